@@ -1,0 +1,50 @@
+"""scalelaw: optimal learning rate, batch size and loss for a large LLM run, from
+small μP proxy runs.
+
+    import scalelaw
+    runs = scalelaw.read_runs("runs.parquet")          # runs table (design.md schema)
+    law = scalelaw.fit(runs)                            # lr*(N, D), B*(N, D), L(N, D)
+    print(law.summary())
+    p = scalelaw.predict(model_size=7e9, tokens=1.4e12, law=law, seq_len=4096)
+
+Importing scalelaw, fitting and predicting never import torch or matplotlib.
+"""
+
+from scalelaw.fit import fit
+from scalelaw.laws import HyperparameterLaw, LawFileError, LossLaw, PowerLaw, load_law
+from scalelaw.losslaw import fit_loss_law
+from scalelaw.optima import cell_optima
+from scalelaw.predict import PRESETS, Prediction, get_law, predict
+from scalelaw.runs import (
+    RunsTableError,
+    import_steplaw,
+    read_runs,
+    usable_runs,
+    validate_runs,
+    write_runs,
+)
+from scalelaw.surface import FitError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "FitError",
+    "HyperparameterLaw",
+    "LawFileError",
+    "LossLaw",
+    "PowerLaw",
+    "Prediction",
+    "RunsTableError",
+    "cell_optima",
+    "fit",
+    "fit_loss_law",
+    "get_law",
+    "import_steplaw",
+    "load_law",
+    "predict",
+    "read_runs",
+    "usable_runs",
+    "validate_runs",
+    "write_runs",
+]

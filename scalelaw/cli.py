@@ -1,0 +1,146 @@
+"""Command line: ``scalelaw fit`` and ``scalelaw predict``.
+
+    scalelaw fit RUNS [--format steplaw|csv|parquet] [--where "params <= 4.3e8"] --out law.json
+    scalelaw predict MODEL_SIZE TOKENS [--law law.json | --preset steplaw] [--seq-len 2048] [--json]
+
+Sizes accept plain numbers (7e9) and suffixes K, M, B/G, T (7B, 1.4T).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import operator
+import re
+import sys
+from collections.abc import Sequence
+
+import pandas as pd
+
+from scalelaw.fit import METHODS, fit
+from scalelaw.laws import LawFileError
+from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
+from scalelaw.runs import RunsTableError, read_runs
+from scalelaw.surface import FitError
+
+_SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+_OPS = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used."""
+
+
+def parse_size(text: str) -> float:
+    """'7e9', '7B', '1.4T', '350M' -> float."""
+    s = text.strip().lower().replace("_", "")
+    scale = 1.0
+    if s and s[-1] in _SUFFIX:
+        scale, s = _SUFFIX[s[-1]], s[:-1]
+    try:
+        value = float(s) * scale
+    except ValueError:
+        raise UsageError(f"cannot read {text!r} as a size (use e.g. 7e9, 7B, 1.4T)") from None
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"size {text!r} must be positive and finite")
+    return value
+
+
+def apply_where(runs: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Keep rows matching ``COLUMN OP NUMBER [and ...]`` (no eval: a tiny parser)."""
+    mask = pd.Series(True, index=runs.index)
+    for clause in re.split(r"\s+and\s+|,", where):
+        match = _CONDITION.match(clause)
+        if not match:
+            raise UsageError(
+                f"--where: cannot read {clause.strip()!r}; "
+                'use COLUMN OP NUMBER, e.g. "params <= 4.3e8 and tokens > 1e10"'
+            )
+        column, op, value = match.groups()
+        if column not in runs.columns:
+            raise UsageError(f"--where: no column {column!r}; columns: {list(runs.columns)}")
+        try:
+            number: float | str = parse_size(value)
+        except UsageError:
+            number = value.strip("'\"")
+        mask &= _OPS[op](runs[column], number)
+    kept = runs[mask]
+    if kept.empty:
+        raise UsageError(f"--where {where!r} keeps no runs")
+    return kept
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    runs = read_runs(args.runs, format=args.format)
+    if args.where:
+        runs = apply_where(runs, args.where)
+    law = fit(runs, method=args.method, n_boot=args.n_boot, seed=args.seed)
+    print(law.summary())
+    if args.out:
+        law.to_json(args.out)
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.law and args.preset:
+        raise UsageError("give either --law FILE or --preset NAME, not both")
+    law = get_law(args.law or args.preset) if (args.law or args.preset) else None
+    p = predict(
+        parse_size(args.model_size),
+        parse_size(args.tokens),
+        law=law,
+        seq_len=args.seq_len,
+        confidence=args.confidence,
+    )
+    print(json.dumps(p.to_dict(), indent=2) if args.json else p.table())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scalelaw", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("fit", help="fit lr*, B* and loss laws to a runs table")
+    f.add_argument(
+        "runs", help="runs table (.csv, .parquet, or the Step Law CSV with --format steplaw)"
+    )
+    f.add_argument("--format", choices=["csv", "parquet", "steplaw"], default=None)
+    f.add_argument("--where", help='row filter, e.g. "params <= 4.3e8 and tokens >= 1e10"')
+    f.add_argument("--method", choices=METHODS, default="surface")
+    f.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--out", help="write the fitted law as JSON here")
+    f.set_defaults(run=_cmd_fit)
+
+    p = sub.add_parser("predict", help="optimal lr, batch size and loss for a target run")
+    p.add_argument("model_size", help="non-embedding parameters N, e.g. 7e9 or 7B")
+    p.add_argument("tokens", help="training tokens D, e.g. 1.4e12 or 1.4T")
+    p.add_argument("--law", help="a law JSON file written by `scalelaw fit --out`")
+    p.add_argument("--preset", choices=[*PRESETS, DEFAULT_LAW], help="a published law")
+    p.add_argument("--seq-len", type=int, default=2048, help="tokens per sequence (default 2048)")
+    p.add_argument("--confidence", type=float, default=0.8, help="interval level (default 0.8)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=_cmd_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, RunsTableError, LawFileError, FitError, ValueError) as err:
+        print(f"scalelaw {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

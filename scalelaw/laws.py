@@ -1,0 +1,408 @@
+"""Fitted-law objects: pure numpy evaluation, intervals, summaries and JSON.
+
+Units: N = non-embedding parameters, D = training tokens, lr = peak learning rate,
+batch size in tokens per optimizer step, loss in nats per token.
+
+- :class:`PowerLaw`: ``y = exp(log_coef) * N**exponents["N"] * D**exponents["D"]``
+  (either term may be absent), for the optimal lr and batch size.
+- :class:`LossLaw`: ``L(N, D) = E + A / N**alpha + B / D**beta`` (Hoffmann et al. 2022).
+- :class:`HyperparameterLaw`: both power laws, an optional loss law, the range of
+  (N, D) they were fitted on, and the per-cell optima they came from.
+
+Uncertainty comes from bootstrap draws of the coefficients, stored with the law so
+intervals survive a JSON round trip. Intervals are normal on the log scale: the
+"mean" interval uses only the spread of the draws at the query (it widens with
+distance from the data because the exponents are uncertain); the "prediction"
+interval, for one new run, also adds ``resid_sd``, the scatter of cell optima around
+the law.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scalelaw.atomic import atomic_write_text
+
+FORMAT_VERSION = 1
+TERMS = ("N", "D")
+
+
+class LawFileError(ValueError):
+    """A law JSON file that cannot be loaded; the message names the file and key."""
+
+
+def _z(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+def _log_features(terms: tuple[str, ...], model_size: Any, tokens: Any) -> np.ndarray:
+    """Design rows [1, log N?, log D?] with shape (*broadcast shape, 1 + len(terms))."""
+    n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
+    cols = {"N": np.log(n), "D": np.log(d)}
+    return np.stack([np.ones_like(n), *[cols[t] for t in terms]], axis=-1)
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """``quantity* = exp(log_coef) * prod(X ** exponents[X])`` for X in (N, D).
+
+    ``draws``: bootstrap samples, shape (n_draws, 1 + len(exponents)), columns
+    ``[log_coef, *exponents]``. ``se``: analytic standard errors of the same
+    columns when the fit provides them (statsmodels), else ``None``.
+    """
+
+    quantity: str
+    unit: str
+    log_coef: float
+    exponents: dict[str, float]
+    resid_sd: float = 0.0
+    draws: np.ndarray | None = field(default=None, compare=False, repr=False)
+    se: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.exponents) - set(TERMS)
+        if unknown:
+            raise ValueError(f"{self.quantity}: unknown term(s) {sorted(unknown)}; use N and D")
+        if self.draws is not None and np.shape(self.draws)[1:] != (1 + len(self.exponents),):
+            raise ValueError(f"{self.quantity}: draws must have {1 + len(self.exponents)} columns")
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(t for t in TERMS if t in self.exponents)
+
+    @property
+    def coef(self) -> float:
+        return math.exp(self.log_coef)
+
+    @property
+    def params(self) -> np.ndarray:
+        return np.array([self.log_coef, *[self.exponents[t] for t in self.terms]])
+
+    def __call__(self, model_size: Any, tokens: Any) -> Any:
+        value = np.exp(_log_features(self.terms, model_size, tokens) @ self.params)
+        return float(value) if value.ndim == 0 else value
+
+    def log_spread(self, model_size: Any, tokens: Any) -> np.ndarray | None:
+        """Standard deviation of log(prediction) over the bootstrap draws."""
+        if self.draws is None or len(self.draws) < 2:
+            return None
+        logs = _log_features(self.terms, model_size, tokens) @ np.asarray(self.draws).T
+        return logs.std(axis=-1, ddof=1)
+
+    def interval(
+        self, model_size: Any, tokens: Any, confidence: float = 0.8, kind: str = "prediction"
+    ) -> tuple[Any, Any] | None:
+        """(low, high) of the law at (N, D); ``None`` when the law has no draws."""
+        spread = self.log_spread(model_size, tokens)
+        if spread is None:
+            return None
+        if kind not in ("prediction", "mean"):
+            raise ValueError(f"kind must be 'prediction' or 'mean', got {kind!r}")
+        sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
+        center = np.log(np.asarray(self(model_size, tokens)))
+        low, high = np.exp(center - _z(confidence) * sd), np.exp(center + _z(confidence) * sd)
+        return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)
+
+    def formula(self) -> str:
+        body = " * ".join(f"{t}^{self.exponents[t]:+.3f}" for t in self.terms)
+        return f"{self.quantity} = {self.coef:.4g}" + (f" * {body}" if body else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "log_coef": self.log_coef,
+            "exponents": dict(self.exponents),
+            "resid_sd": self.resid_sd,
+            "se": list(self.se) if self.se is not None else None,
+            "draws": None if self.draws is None else np.asarray(self.draws).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PowerLaw:
+        return cls(
+            quantity=d["quantity"],
+            unit=d["unit"],
+            log_coef=float(d["log_coef"]),
+            exponents={k: float(v) for k, v in d["exponents"].items()},
+            resid_sd=float(d.get("resid_sd", 0.0)),
+            se=None if d.get("se") is None else tuple(float(x) for x in d["se"]),
+            draws=None if d.get("draws") is None else np.asarray(d["draws"], dtype=float),
+        )
+
+
+LOSS_PARAMS = ("E", "A", "B", "alpha", "beta")
+
+
+@dataclass(frozen=True)
+class LossLaw:
+    """``L(N, D) = E + A / N**alpha + B / D**beta`` in nats/token.
+
+    ``draws``: bootstrap samples, shape (n_draws, 5), columns ``LOSS_PARAMS``.
+    ``resid_sd``: scatter of the fitted points around the law on the log-loss scale.
+    """
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+    resid_sd: float = 0.0
+    n_points: int = 0
+    draws: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def params(self) -> np.ndarray:
+        return np.array([self.E, self.A, self.B, self.alpha, self.beta])
+
+    @staticmethod
+    def evaluate(params: np.ndarray, model_size: Any, tokens: Any) -> np.ndarray:
+        """Loss for parameter rows ``params`` (..., 5) at (N, D) broadcast against (...)."""
+        p = np.asarray(params, dtype=float)
+        n, d = np.asarray(model_size, dtype=float), np.asarray(tokens, dtype=float)
+        return p[..., 0] + p[..., 1] / n ** p[..., 3] + p[..., 2] / d ** p[..., 4]
+
+    def predict(self, model_size: Any, tokens: Any) -> Any:
+        """Predicted loss: a float for scalar inputs, an array for array inputs."""
+        n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
+        value = self.params[0] + self.params[1] / n**self.alpha + self.params[2] / d**self.beta
+        return float(value) if value.ndim == 0 else value
+
+    __call__ = predict
+
+    def interval(
+        self, model_size: Any, tokens: Any, confidence: float = 0.8, kind: str = "prediction"
+    ) -> tuple[Any, Any] | None:
+        if self.draws is None or len(self.draws) < 2:
+            return None
+        n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
+        logs = np.log(self.evaluate(self.draws, n[..., None], d[..., None]))
+        spread = logs.std(axis=-1, ddof=1)
+        sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
+        center = np.log(np.asarray(self.predict(n, d)))
+        low, high = np.exp(center - _z(confidence) * sd), np.exp(center + _z(confidence) * sd)
+        return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)
+
+    def formula(self) -> str:
+        return (
+            f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f}"
+            f" + {self.B:.4g} / D^{self.beta:.3f}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {k: float(getattr(self, k)) for k in LOSS_PARAMS}
+        d.update(
+            resid_sd=self.resid_sd,
+            n_points=self.n_points,
+            draws=None if self.draws is None else np.asarray(self.draws).tolist(),
+        )
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LossLaw:
+        return cls(
+            **{k: float(d[k]) for k in LOSS_PARAMS},
+            resid_sd=float(d.get("resid_sd", 0.0)),
+            n_points=int(d.get("n_points", 0)),
+            draws=None if d.get("draws") is None else np.asarray(d["draws"], float),
+        )
+
+
+@dataclass(frozen=True)
+class HyperparameterLaw:
+    """Optimal lr*(N, D), batch size B*(N, D) in tokens and, optionally, loss L(N, D).
+
+    ``fit_range``: {"N": (min, max), "D": (min, max)} of the cells the law was fitted
+    on (``None`` if unknown); predictions report how far outside it they lie.
+    ``optima``: the per-cell optima table the law was fitted from (see
+    :func:`scalelaw.optima.cell_optima`), or ``None`` for published presets.
+    """
+
+    name: str
+    source: str
+    lr: PowerLaw
+    batch_size: PowerLaw
+    loss: LossLaw | None = None
+    fit_range: dict[str, tuple[float, float]] | None = None
+    method: str = "preset"
+    notes: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+    optima: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+    def predict(
+        self, model_size: float, tokens: float, seq_len: int = 2048, confidence: float = 0.8
+    ):
+        """Shortcut for :func:`scalelaw.predict` with this law; returns a ``Prediction``."""
+        from scalelaw.predict import predict  # the prediction stage sits downstream
+
+        return predict(model_size, tokens, law=self, seq_len=seq_len, confidence=confidence)
+
+    def coefficients(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Tidy table of every fitted coefficient.
+
+        Columns: law, term, estimate, std_err, ci_lower, ci_upper. ``term`` is
+        ``log_coef`` (natural log of the prefactor) or ``exp_N`` / ``exp_D`` for power
+        laws, and E, A, B, alpha, beta for the loss law. Standard errors are analytic
+        when the fit gives them (statsmodels OLS), else the bootstrap standard
+        deviation; intervals are then bootstrap percentiles. NaN when unknown.
+        """
+        rows = []
+        for law in (self.lr, self.batch_size):
+            names = ["log_coef", *[f"exp_{t}" for t in law.terms]]
+            draws = None if law.draws is None else np.asarray(law.draws)
+            for j, (term, est) in enumerate(zip(names, law.params, strict=True)):
+                se, lo, hi = _spread(draws[:, j] if draws is not None else None, alpha)
+                if law.se is not None:
+                    se = law.se[j]
+                    dof = max(len(self.optima) - len(names), 1) if self.optima is not None else 1
+                    t = stats.t.ppf(1 - alpha / 2, dof)
+                    lo, hi = est - t * se, est + t * se
+                rows.append((law.quantity, term, est, se, lo, hi))
+        if self.loss is not None:
+            draws = None if self.loss.draws is None else np.asarray(self.loss.draws)
+            for j, term in enumerate(LOSS_PARAMS):
+                se, lo, hi = _spread(draws[:, j] if draws is not None else None, alpha)
+                rows.append(("loss", term, float(self.loss.params[j]), se, lo, hi))
+        return pd.DataFrame(
+            rows, columns=["law", "term", "estimate", "std_err", "ci_lower", "ci_upper"]
+        )
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """(1 - alpha) confidence intervals, indexed by (law, term), like statsmodels."""
+        table = self.coefficients(alpha).set_index(["law", "term"])
+        return table[["ci_lower", "ci_upper"]].rename(
+            columns={"ci_lower": "lower", "ci_upper": "upper"}
+        )
+
+    def summary(self, alpha: float = 0.05) -> str:
+        """Human-readable report: formulas, coefficients with intervals, range, notes."""
+        lines = [
+            f"scalelaw law: {self.name}",
+            f"  source: {self.source}",
+            f"  method: {self.method}",
+        ]
+        if self.fit_range:
+            n, d = self.fit_range["N"], self.fit_range["D"]
+            lines.append(
+                f"  fitted on N in [{n[0]:.3g}, {n[1]:.3g}], D in [{d[0]:.3g}, {d[1]:.3g}]"
+            )
+        lines += [
+            "",
+            f"  {self.lr.formula()}   ({self.lr.unit})",
+            f"  {self.batch_size.formula()}   ({self.batch_size.unit})",
+        ]
+        if self.loss is not None:
+            lines.append(f"  {self.loss.formula()}   (nats/token)")
+        table = self.coefficients(alpha)
+        if table["std_err"].notna().any():
+            pct = f"{100 * (1 - alpha):g}%"
+            lines += [
+                "",
+                f"  {'law':<11}{'term':<10}{'estimate':>12}{'std err':>11}{pct + ' interval':>28}",
+            ]
+            for r in table.itertuples():
+                lines.append(
+                    f"  {r.law:<11}{r.term:<10}{r.estimate:>12.4g}{r.std_err:>11.3g}"
+                    f"   [{r.ci_lower:>10.4g}, {r.ci_upper:>10.4g}]"
+                )
+        if self.optima is not None:
+            unbracketed = int((~self.optima["bracketed"]).sum())
+            lines += [
+                "",
+                f"  cells: {len(self.optima)} ({unbracketed} with an unbracketed optimum)",
+            ]
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "scalelaw.law",
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "source": self.source,
+            "method": self.method,
+            "lr": self.lr.to_dict(),
+            "batch_size": self.batch_size.to_dict(),
+            "loss": None if self.loss is None else self.loss.to_dict(),
+            "fit_range": None
+            if self.fit_range is None
+            else {k: list(v) for k, v in self.fit_range.items()},
+            "notes": list(self.notes),
+            "settings": self.settings,
+            "optima": None if self.optima is None else _records(self.optima),
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """JSON text of the law; also written atomically to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=True)
+        if path is not None:
+            atomic_write_text(Path(path), text)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> HyperparameterLaw:
+        if not isinstance(d, dict) or d.get("format") != "scalelaw.law":
+            raise LawFileError(
+                f'{source}: not a scalelaw law file (missing "format": "scalelaw.law")'
+            )
+        if d.get("version") != FORMAT_VERSION:
+            raise LawFileError(
+                f"{source}: law file version {d.get('version')!r} is not {FORMAT_VERSION}"
+            )
+        try:
+            return cls(
+                name=d["name"],
+                source=d["source"],
+                method=d["method"],
+                lr=PowerLaw.from_dict(d["lr"]),
+                batch_size=PowerLaw.from_dict(d["batch_size"]),
+                loss=None if d.get("loss") is None else LossLaw.from_dict(d["loss"]),
+                fit_range=None
+                if d.get("fit_range") is None
+                else {k: (float(v[0]), float(v[1])) for k, v in d["fit_range"].items()},
+                notes=tuple(d.get("notes", ())),
+                settings=dict(d.get("settings", {})),
+                optima=None if d.get("optima") is None else pd.DataFrame(d["optima"]),
+            )
+        except KeyError as err:
+            raise LawFileError(f"{source}: missing key {err.args[0]!r}") from None
+        except (TypeError, ValueError) as err:
+            raise LawFileError(f"{source}: malformed law ({err})") from None
+
+
+def load_law(path: str | os.PathLike) -> HyperparameterLaw:
+    """Load a law saved with :meth:`HyperparameterLaw.to_json`."""
+    path = Path(path)
+    if not path.is_file():
+        raise LawFileError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LawFileError(f"{path}: not valid JSON ({err})") from None
+    return HyperparameterLaw.from_dict(data, source=str(path))
+
+
+def _spread(draws: np.ndarray | None, alpha: float) -> tuple[float, float, float]:
+    if draws is None or len(draws) < 2:
+        return float("nan"), float("nan"), float("nan")
+    lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return float(np.std(draws, ddof=1)), float(lo), float(hi)
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(table.to_json(orient="records"))

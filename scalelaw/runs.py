@@ -1,0 +1,303 @@
+"""The runs table: one row per finished proxy run (schema in ``design.md``).
+
+Units everywhere: ``params`` = non-embedding parameters N, ``tokens`` = training
+tokens D, ``lr`` = peak learning rate, ``batch_size`` = tokens per optimizer step,
+``loss`` = final loss (``loss_kind`` says which).
+
+This module validates tables with errors that name the file, column, row and value,
+reads and writes CSV / Parquet (writes are atomic), imports the Step Law table, and
+marks diverged runs, which stay in the table but are left out of fits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalelaw.atomic import atomic_write
+
+REQUIRED_COLUMNS = ("run_id", "params", "tokens", "lr", "batch_size", "loss")
+INTEGER_COLUMNS = ("params", "tokens", "batch_size")
+# Columns besides (params, tokens) that separate one cell from another when present.
+RECIPE_COLUMNS = ("parametrization", "schedule", "warmup", "weight_decay", "seq_len")
+MIN_LRS_PER_CELL = 3
+# A run whose loss exceeds 1.5x its cell's best is a blow-up. In the Step Law table the
+# ratios jump from 1.20 straight to 1.70 (181 runs above, all at high lr), so any factor
+# in that gap separates the two; 1.5 sits in its middle.
+BLOWUP_FACTOR = 1.5
+STEPLAW_SEQ_LEN = 2048  # Step Law README: `bs` counts sequences of 2048 tokens
+
+
+class RunsTableError(ValueError):
+    """A runs table that cannot be used; the message names file, column, row and value."""
+
+
+def cell_columns(runs: pd.DataFrame) -> list[str]:
+    """Columns whose values define a cell: (params, tokens) plus any recipe columns."""
+    return ["params", "tokens", *[c for c in RECIPE_COLUMNS if c in runs.columns]]
+
+
+def show(value: object) -> str:
+    """repr() of a value as the user wrote it (numpy scalars shown as plain numbers)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _row_label(runs: pd.DataFrame, pos: int, source: str) -> str:
+    run_id = runs["run_id"].iloc[pos] if "run_id" in runs.columns else None
+    where = f"line {pos + 2}" if source.lower().endswith(".csv") else f"row {pos}"
+    return f"{where} (run_id={run_id!r})" if run_id is not None else where
+
+
+def validate_runs(runs: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFrame:
+    """Check a runs table and return a normalized copy.
+
+    Raises :class:`RunsTableError` for: a missing required column, a value that is not
+    a number, a non-positive or non-finite ``params``/``tokens``/``lr``/``batch_size``,
+    a loss <= 0, duplicate ``run_id`` values, and a cell with fewer than 3 distinct lr
+    values. A NaN or infinite loss is not an error: that run is marked diverged.
+    The copy has integer N, D, batch size, float lr and loss, and a bool ``diverged``.
+    """
+    if not isinstance(runs, pd.DataFrame):
+        raise RunsTableError(f"{source}: expected a pandas DataFrame, got {type(runs).__name__}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in runs.columns]
+    if missing:
+        raise RunsTableError(
+            f"{source}: missing required column(s) {missing}; columns present: {list(runs.columns)}"
+        )
+    if runs.empty:
+        raise RunsTableError(f"{source}: the runs table has no rows")
+    out = runs.reset_index(drop=True).copy()
+    out["run_id"] = out["run_id"].astype(str)
+
+    for col in ("params", "tokens", "lr", "batch_size", "loss"):
+        values = pd.to_numeric(out[col], errors="coerce")
+        bad = values.isna() & out[col].notna()
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise RunsTableError(
+                f"{source}: column {col!r}, {_row_label(out, pos, source)}: "
+                f"value {show(out[col].iloc[pos])} is not a number"
+            )
+        out[col] = values.astype(float)
+
+    for col in ("params", "tokens", "lr", "batch_size"):
+        v = out[col].to_numpy()
+        bad = ~np.isfinite(v) | (v <= 0)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise RunsTableError(
+                f"{source}: column {col!r}, {_row_label(out, pos, source)}: value {show(v[pos])} "
+                f"must be a positive finite number ({int(bad.sum())} such row(s))"
+            )
+    loss = out["loss"].to_numpy()
+    bad = np.isfinite(loss) & (loss <= 0)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise RunsTableError(
+            f"{source}: column 'loss', {_row_label(out, pos, source)}: value {show(loss[pos])} "
+            "must be > 0 (a diverged run may have NaN or inf loss, not zero or negative)"
+        )
+    for col in INTEGER_COLUMNS:
+        out[col] = np.round(out[col]).astype("int64")
+
+    dup = out["run_id"].duplicated(keep=False)
+    if dup.any():
+        ids = out.loc[dup, "run_id"].unique()[:3]
+        rows = [_row_label(out, int(p), source) for p in np.flatnonzero(dup.to_numpy())[:4]]
+        raise RunsTableError(
+            f"{source}: column 'run_id' has duplicate values {list(ids)} at {rows}; "
+            "every run needs a unique id (the hash of its spec)"
+        )
+
+    if "diverged" in out.columns:
+        flag = out["diverged"]
+        if flag.dtype != bool:
+            mapped = flag.map(_parse_bool)
+            if mapped.isna().any():
+                pos = int(np.flatnonzero(mapped.isna().to_numpy())[0])
+                raise RunsTableError(
+                    f"{source}: column 'diverged', {_row_label(out, pos, source)}: "
+                    f"value {show(flag.iloc[pos])} is not true/false"
+                )
+            flag = mapped.astype(bool)
+        out["diverged"] = flag.astype(bool)
+    else:
+        out["diverged"] = False
+
+    keys = cell_columns(out)
+    n_lr = out.groupby(keys, dropna=False)["lr"].nunique()
+    thin = n_lr[n_lr < MIN_LRS_PER_CELL]
+    if len(thin):
+        index = thin.index[0]
+        cell = dict(zip(keys, index if isinstance(index, tuple) else (index,), strict=True))
+        rows = np.flatnonzero(
+            np.logical_and.reduce([out[k].to_numpy() == v for k, v in cell.items()])
+        )
+        raise RunsTableError(
+            f"{source}: column 'lr': cell {_fmt_cell(cell)} has only {int(thin.iloc[0])} "
+            f"distinct lr value(s) (rows {[_row_label(out, int(r), source) for r in rows[:4]]}); "
+            f"a cell needs at least {MIN_LRS_PER_CELL} to locate its optimum "
+            f"({len(thin)} such cell(s))"
+        )
+    return out
+
+
+def _parse_bool(v: object) -> bool | None:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer, float)) and v in (0, 1):
+        return bool(v)
+    s = str(v).strip().lower()
+    return {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}.get(s)
+
+
+def _fmt_cell(cell: dict) -> str:
+    parts = []
+    for k, v in cell.items():
+        parts.append(
+            f"{k}={v:.4g}" if isinstance(v, (float, np.floating, int, np.integer)) else f"{k}={v}"
+        )
+    return "(" + ", ".join(parts) + ")"
+
+
+def divergence_reason(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> pd.Series:
+    """Why each run is left out of fits: '' (kept), 'nonfinite', 'flagged' or 'blowup'.
+
+    ``blowup``: a finite loss more than ``blowup`` times its cell's best finite loss.
+    """
+    loss = runs["loss"].to_numpy(dtype=float)
+    finite = np.isfinite(loss)
+    flagged = (
+        runs["diverged"].to_numpy(dtype=bool) if "diverged" in runs else np.zeros(len(runs), bool)
+    )
+    best = (
+        runs.assign(_l=np.where(finite & ~flagged, loss, np.inf))
+        .groupby(cell_columns(runs), dropna=False)["_l"]
+        .transform("min")
+        .to_numpy()
+    )
+    reason = np.full(len(runs), "", dtype=object)
+    reason[finite & ~flagged & (loss > blowup * best)] = "blowup"
+    reason[flagged] = "flagged"
+    reason[~finite] = "nonfinite"
+    return pd.Series(reason, index=runs.index, name="excluded")
+
+
+def usable_runs(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> tuple[pd.DataFrame, str]:
+    """Runs that enter fits, and a note counting those left out (empty if none)."""
+    reason = divergence_reason(runs, blowup)
+    kept = runs[reason == ""]
+    counts = reason[reason != ""].value_counts()
+    if counts.empty:
+        return kept, ""
+    what = {
+        "nonfinite": "NaN/inf loss",
+        "flagged": "flagged diverged",
+        "blowup": f"loss > {blowup:g}x cell best",
+    }
+    detail = ", ".join(f"{int(n)} {what[k]}" for k, n in counts.items())
+    return kept, f"left out {int(counts.sum())} of {len(runs)} runs as diverged ({detail})"
+
+
+def read_runs(path: str | os.PathLike, format: str | None = None) -> pd.DataFrame:
+    """Read and validate a runs table.
+
+    ``format``: ``"csv"``, ``"parquet"`` or ``"steplaw"`` (the Step Law dense table);
+    ``None`` infers csv/parquet from the file extension.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunsTableError(f"{path}: no such file")
+    fmt = (format or _format_from_suffix(path)).lower()
+    if fmt == "steplaw":
+        return import_steplaw(path)
+    if fmt == "csv":
+        try:
+            table = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise RunsTableError(f"{path}: not a readable CSV file ({err})") from None
+    elif fmt == "parquet":
+        try:
+            table = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several unrelated types
+            raise RunsTableError(f"{path}: not a readable Parquet file ({err})") from None
+    else:
+        raise RunsTableError(f"{path}: unknown format {fmt!r}; use csv, parquet or steplaw")
+    return validate_runs(table, source=str(path))
+
+
+def _format_from_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise RunsTableError(
+        f"{path}: cannot tell the format from the extension {suffix!r}; pass format="
+    )
+
+
+def write_runs(runs: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Validate and write a runs table atomically (temp file + rename); CSV or Parquet."""
+    path = Path(path)
+    fmt = _format_from_suffix(path)
+    table = validate_runs(runs, source=str(path))
+    if fmt == "csv":
+        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    else:
+        atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+    return path
+
+
+STEPLAW_COLUMNS = ("h", "ffnh", "numh", "numl", "lr", "bs", "smooth loss", "N", "D")
+
+
+def import_steplaw(path: str | os.PathLike, seq_len: int = STEPLAW_SEQ_LEN) -> pd.DataFrame:
+    """Convert the Step Law dense table (Li et al. 2025) to the runs-table schema.
+
+    ``bs`` is in sequences of ``seq_len`` tokens; ``smooth loss`` (smoothed final
+    training loss) becomes ``loss``; ``N`` is already non-embedding.
+    """
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise RunsTableError(f"{path}: not a readable CSV file ({err})") from None
+    missing = [c for c in STEPLAW_COLUMNS if c not in raw.columns]
+    if missing:
+        raise RunsTableError(
+            f"{path}: not a Step Law table: missing column(s) {missing}; "
+            f"columns present: {list(raw.columns)}"
+        )
+    bs = pd.to_numeric(raw["bs"], errors="coerce")
+    if "exp_name" in raw.columns and raw["exp_name"].is_unique:
+        run_id = raw["exp_name"].astype(str)
+    else:
+        run_id = pd.Series([stable_id(r) for r in raw[list(STEPLAW_COLUMNS)].to_numpy()])
+    table = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "params": raw["N"],
+            "tokens": raw["D"],
+            "lr": raw["lr"],
+            "batch_size": bs * seq_len,
+            "loss": raw["smooth loss"],
+            "loss_kind": "smoothed_train",
+            "seq_len": seq_len,
+            "width": raw["h"],
+            "depth": raw["numl"],
+            "heads": raw["numh"],
+            "parametrization": "sp",
+        }
+    )
+    return validate_runs(table, source=str(path))
+
+
+def stable_id(values: Sequence[object]) -> str:
+    """A short stable hash of a sequence of values (used as a run id)."""
+    return hashlib.sha1(repr(tuple(values)).encode()).hexdigest()[:16]

@@ -1,0 +1,249 @@
+"""Joint loss-landscape fit: every cell's bowl at once, centred on power laws.
+
+For run i in cell c, near the cell's optimum (the :func:`scalelaw.optima.near_optimum`
+window), with x = log lr, y = log batch size (tokens):
+
+    log L_i = mu_c + q(u_i, v_i)
+    u_i = x_i - [p0 + p_N (log N_c - n0) + p_D (log D_c - d0)]     (lr law, log space)
+    v_i = y_i - [b0 + b_N (log N_c - n0) + b_D (log D_c - d0)]     (batch law)
+    q(u, v) = k_uu u^2 + k_vv v^2 + k_uv u v + k_uuu u^3 + k_vvv v^3
+
+mu_c is each cell's optimal log loss; the bowl shape q is shared by all cells. q has no
+linear term, so (u, v) = (0, 0) is the optimum whenever q is convex there; the law
+terms are selectable (Step Law uses B*(D) only). The cubic terms let the bowl be
+steeper on the high-lr side (divergence) than on the low side, which a plain quadratic
+fitted to per-cell optima cannot do. Fitting all runs together, instead of regressing
+noisy per-cell minima, is what makes the extrapolation good: on the Step Law table it
+halves the held-out regret of the two-stage fit (benchmarks/heldout_steplaw.py).
+
+Uncertainty: bootstrap over cells (resampling whole cells keeps the within-cell
+correlation), each replicate warm-started from the full fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from scalelaw.optima import MIN_POINTS, WINDOW, iter_cells, near_optimum
+
+N_SHAPE = 5  # k_uu, k_vv, k_uv, k_uuu, k_vvv
+
+
+class FitError(ValueError):
+    """The data cannot support the requested fit; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SurfaceData:
+    """Runs near each cell's optimum, as arrays (one entry per run unless noted)."""
+
+    cell: np.ndarray  # (m,) cell index
+    x: np.ndarray  # (m,) log lr
+    y: np.ndarray  # (m,) log batch size
+    z: np.ndarray  # (m,) log loss
+    logn: np.ndarray  # (n_cells,) log N per cell
+    logd: np.ndarray  # (n_cells,) log D per cell
+    n_batch: np.ndarray  # (n_cells,) distinct batch sizes among the cell's usable runs
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.logn)
+
+    def take(self, cells: np.ndarray) -> SurfaceData:
+        """Data for a resample of cells (repeats become separate cells)."""
+        parts = [np.flatnonzero(self.cell == c) for c in cells]
+        idx = np.concatenate(parts)
+        new_cell = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
+        return SurfaceData(
+            new_cell,
+            self.x[idx],
+            self.y[idx],
+            self.z[idx],
+            self.logn[cells],
+            self.logd[cells],
+            self.n_batch[cells],
+        )
+
+
+def surface_data(
+    usable: pd.DataFrame, window: float = WINDOW, min_points: int = MIN_POINTS
+) -> SurfaceData:
+    """Collect the near-optimum runs of every cell of a table of usable runs."""
+    cell, x, y, z, logn, logd, n_batch = [], [], [], [], [], [], []
+    for i, (key, group) in enumerate(iter_cells(usable)):
+        win = near_optimum(group, window, min_points)
+        cell.append(np.full(len(win), i))
+        x.append(np.log(win["lr"].to_numpy(float)))
+        y.append(np.log(win["batch_size"].to_numpy(float)))
+        z.append(np.log(win["loss"].to_numpy(float)))
+        logn.append(np.log(float(key["params"])))
+        logd.append(np.log(float(key["tokens"])))
+        n_batch.append(group["batch_size"].nunique())
+    if not cell:
+        raise FitError("no usable runs to fit")
+    return SurfaceData(
+        *(np.concatenate(a) for a in (cell, x, y, z)),
+        np.array(logn),
+        np.array(logd),
+        np.array(n_batch),
+    )
+
+
+@dataclass(frozen=True)
+class SurfaceFit:
+    """Result in canonical form: log lr* = lr_params @ [1, log N?, log D?], same for B*."""
+
+    lr_params: np.ndarray
+    batch_params: np.ndarray
+    shape: np.ndarray  # (5,) q coefficients
+    cell_log_loss: np.ndarray  # (n_cells,) mu_c
+    rms: float  # residual rms of log loss
+
+
+class _Problem:
+    """Residuals and Jacobian of the surface model for one data set."""
+
+    def __init__(
+        self,
+        data: SurfaceData,
+        lr_terms: tuple[str, ...],
+        batch_terms: tuple[str, ...],
+        center: tuple[float, float],
+    ):
+        self.data = data
+        cov = {"N": data.logn - center[0], "D": data.logd - center[1]}
+        ones = np.ones(data.n_cells)
+        self.f_lr = np.stack([ones, *[cov[t] for t in lr_terms]], -1)[data.cell]
+        self.f_b = np.stack([ones, *[cov[t] for t in batch_terms]], -1)[data.cell]
+        self.sizes = (data.n_cells, self.f_lr.shape[1], self.f_b.shape[1], N_SHAPE)
+
+    def split(self, p: np.ndarray) -> list[np.ndarray]:
+        return np.split(p, np.cumsum(self.sizes)[:-1])
+
+    def uv(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, pl, pb, _ = self.split(p)
+        return self.data.x - self.f_lr @ pl, self.data.y - self.f_b @ pb
+
+    def residuals(self, p: np.ndarray) -> np.ndarray:
+        mu, _, _, k = self.split(p)
+        u, v = self.uv(p)
+        q = k[0] * u * u + k[1] * v * v + k[2] * u * v + k[3] * u**3 + k[4] * v**3
+        return mu[self.data.cell] + q - self.data.z
+
+    def jacobian(self, p: np.ndarray) -> np.ndarray:
+        _, _, _, k = self.split(p)
+        u, v = self.uv(p)
+        m = len(u)
+        d_mu = np.zeros((m, self.sizes[0]))
+        d_mu[np.arange(m), self.data.cell] = 1.0
+        dq_du = 2 * k[0] * u + k[2] * v + 3 * k[3] * u * u
+        dq_dv = 2 * k[1] * v + k[2] * u + 3 * k[4] * v * v
+        d_k = np.stack([u * u, v * v, u * v, u**3, v**3], -1)
+        return np.hstack([d_mu, -dq_du[:, None] * self.f_lr, -dq_dv[:, None] * self.f_b, d_k])
+
+    def start(self) -> np.ndarray:
+        """Centres from the best run per cell; then mu and shape by linear least squares."""
+        d = self.data
+        best = np.array(
+            [np.flatnonzero(d.cell == c)[np.argmin(d.z[d.cell == c])] for c in range(d.n_cells)]
+        )
+        pl = np.linalg.lstsq(self.f_lr[best], d.x[best], rcond=None)[0]
+        pb = np.linalg.lstsq(self.f_b[best], d.y[best], rcond=None)[0]
+        p = np.concatenate([np.zeros(d.n_cells), pl, pb, np.zeros(N_SHAPE)])
+        design = self.jacobian(p)  # at k = 0 the columns for mu and k are the linear design
+        cols = np.r_[np.arange(d.n_cells), np.arange(len(p) - N_SHAPE, len(p))]
+        sol = np.linalg.lstsq(design[:, cols], d.z, rcond=None)[0]
+        p[cols] = sol
+        return p
+
+
+def _solve(problem: _Problem, p0: np.ndarray) -> np.ndarray:
+    result = least_squares(
+        problem.residuals, p0, jac=problem.jacobian, method="lm", xtol=1e-10, ftol=1e-12
+    )
+    return result.x
+
+
+def _canonical(
+    params: np.ndarray, terms: tuple[str, ...], center: tuple[float, float]
+) -> np.ndarray:
+    """Centred [c0, c_N?, c_D?] -> [log coef, exponents] in raw log N, log D."""
+    shift = {"N": center[0], "D": center[1]}
+    out = params.copy()
+    out[0] = params[0] - sum(c * shift[t] for c, t in zip(params[1:], terms, strict=True))
+    return out
+
+
+def _check_convex(k: np.ndarray) -> None:
+    if not (k[0] > 0 and k[1] > 0 and 4 * k[0] * k[1] > k[2] ** 2):
+        raise FitError(
+            "the fitted loss landscape is not bowl-shaped around the optima (shape "
+            f"k_uu={k[0]:.3g}, k_vv={k[1]:.3g}, k_uv={k[2]:.3g}); the sweeps most likely do "
+            "not bracket the optimum in lr and batch size: widen the grids, or use "
+            "method='optima'"
+        )
+
+
+def fit_surface(
+    data: SurfaceData,
+    lr_terms: tuple[str, ...] = ("N", "D"),
+    batch_terms: tuple[str, ...] = ("N", "D"),
+    n_boot: int = 200,
+    seed: int = 0,
+) -> tuple[SurfaceFit, np.ndarray, np.ndarray]:
+    """Fit the joint surface; return it and bootstrap draws of the lr and batch laws.
+
+    Draws have shape (n_boot, 1 + len(terms)) in canonical form. Replicates whose
+    landscape is not convex are dropped (they are rare; their count is not hidden:
+    fewer rows come back).
+    """
+    for term, values in (("N", data.logn), ("D", data.logd)):
+        if term in (*lr_terms, *batch_terms) and np.ptp(values) < 1e-9:
+            raise FitError(
+                f"every cell has the same {term}: a law in {term} cannot be fitted; "
+                f"drop {term} from the law's terms or sweep more than one {term}"
+            )
+    n_params = 1 + max(len(lr_terms), len(batch_terms))
+    if data.n_cells < n_params + 1:
+        raise FitError(
+            f"{data.n_cells} cell(s) cannot determine a law with {n_params} "
+            f"coefficients; sweep at least {n_params + 1} (N, D) cells"
+        )
+    swept = int((data.n_batch >= 3).sum())
+    if 2 * swept < data.n_cells:
+        raise FitError(
+            f"only {swept} of {data.n_cells} cells sweep 3 or more batch sizes: sweep "
+            "the batch size too (3 or more values per cell) to fit B*"
+        )
+    center = (float(data.logn.mean()), float(data.logd.mean()))
+    problem = _Problem(data, lr_terms, batch_terms, center)
+    p = _solve(problem, problem.start())
+    mu, pl, pb, k = problem.split(p)
+    _check_convex(k)
+    fit = SurfaceFit(
+        _canonical(pl, lr_terms, center),
+        _canonical(pb, batch_terms, center),
+        k,
+        mu,
+        float(np.sqrt(np.mean(problem.residuals(p) ** 2))),
+    )
+
+    rng = np.random.default_rng(seed)
+    lr_draws, b_draws = [], []
+    for _ in range(n_boot):
+        cells = rng.integers(0, data.n_cells, data.n_cells)
+        sample = data.take(cells)
+        if np.ptp(sample.logn) < 1e-9 or np.ptp(sample.logd) < 1e-9:
+            continue  # a resample with one N or one D cannot identify the exponents
+        boot = _Problem(sample, lr_terms, batch_terms, center)
+        pb_ = _solve(boot, np.concatenate([mu[cells], pl, pb, k]))
+        _, bl, bb, bk = boot.split(pb_)
+        if bk[0] > 0 and bk[1] > 0 and 4 * bk[0] * bk[1] > bk[2] ** 2:
+            lr_draws.append(_canonical(bl, lr_terms, center))
+            b_draws.append(_canonical(bb, batch_terms, center))
+    width = (1 + len(lr_terms), 1 + len(batch_terms))
+    return (fit, np.array(lr_draws).reshape(-1, width[0]), np.array(b_draws).reshape(-1, width[1]))

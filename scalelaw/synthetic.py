@@ -1,0 +1,69 @@
+"""Synthetic runs tables with known laws: for recovery tests and the example table.
+
+Each cell's landscape is log L = log L*(N, D) + q(u, v), u and v the log distances of
+(lr, batch size) from the true optima lr* = LR_COEF N^LR_EXP_N D^LR_EXP_D and
+B* = B_COEF D^B_EXP_D, q the bowl fitted on the Step Law table (asymmetric in lr),
+plus multiplicative noise; lr more than e^2.5 above the optimum blows up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+LR_COEF, LR_EXP_N, LR_EXP_D = 0.5, -0.6, 0.25
+B_COEF, B_EXP_D = 1.0, 0.55
+LOSS = (1.8, 400.0, 400.0, 0.34, 0.28)  # E, A, B, alpha, beta
+SHAPE = (0.0065, 0.0055, -0.0045, 0.0015, 0.0005)  # k_uu, k_vv, k_uv, k_uuu, k_vvv
+SIZES = (2e7, 5e7, 1.2e8, 3e8)
+TOKENS = (2e9, 6e9, 2e10)
+
+
+def true_lr(n, d):
+    return LR_COEF * np.asarray(n, float) ** LR_EXP_N * np.asarray(d, float) ** LR_EXP_D
+
+
+def true_batch(n, d):
+    return B_COEF * np.asarray(d, float) ** B_EXP_D + 0 * np.asarray(n, float)
+
+
+def true_loss(n, d):
+    e, a, b, alpha, beta = LOSS
+    return e + a / np.asarray(n, float) ** alpha + b / np.asarray(d, float) ** beta
+
+
+def make_runs(
+    seed: int = 0,
+    noise: float = 5e-4,
+    sizes=SIZES,
+    tokens=TOKENS,
+    lr_steps=range(-6, 9),
+    batch_steps=range(-4, 5),
+) -> pd.DataFrame:
+    """A runs table: every (N, D) cell swept on a sqrt(2) lr grid x sqrt(2) batch grid."""
+    rng = np.random.default_rng(seed)
+    k = SHAPE
+    rows = []
+    for n in sizes:
+        for d in tokens:
+            lr0, b0, l0 = true_lr(n, d), true_batch(n, d), true_loss(n, d)
+            shift = rng.uniform(-0.5, 0.5, 2) * np.log(2) / 2  # grids not centred on the truth
+            for i in lr_steps:
+                for j in batch_steps:
+                    u = i * np.log(2) / 2 + shift[0]
+                    v = j * np.log(2) / 2 + shift[1]
+                    q = k[0] * u * u + k[1] * v * v + k[2] * u * v + k[3] * u**3 + k[4] * v**3
+                    loss = l0 * np.exp(q + noise * rng.standard_normal())
+                    if u > 2.5:
+                        loss = 10.0 + rng.uniform()  # blow-up at too high a learning rate
+                    rows.append(
+                        {
+                            "run_id": f"n{n:.0e}-d{d:.0e}-lr{i}-b{j}",
+                            "params": int(n),
+                            "tokens": int(d),
+                            "lr": lr0 * np.exp(u),
+                            "batch_size": round(b0 * np.exp(v)),
+                            "loss": loss,
+                        }
+                    )
+    return pd.DataFrame(rows)
