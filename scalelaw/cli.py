@@ -1,7 +1,8 @@
-"""Command line: ``scalelaw fit`` and ``scalelaw predict``.
+"""Command line: ``scalelaw fit``, ``scalelaw predict`` and ``scalelaw coordcheck``.
 
     scalelaw fit RUNS [--format steplaw|csv|parquet] [--where "params <= 4.3e8"] --out law.json
     scalelaw predict MODEL_SIZE TOKENS [--law law.json | --preset steplaw] [--seq-len 2048] [--json]
+    scalelaw coordcheck --param mup --widths 64,128,256,512 [--steps 4]
 
 Sizes accept plain numbers (7e9) and suffixes K, M, B/G, T (7B, 1.4T).
 """
@@ -105,6 +106,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_coordcheck(args: argparse.Namespace) -> int:
+    from scalelaw.coordcheck import coord_check, coord_slopes  # imports torch
+
+    try:
+        widths = tuple(int(w) for w in args.widths.split(","))
+    except ValueError:
+        raise UsageError(
+            f"--widths: cannot read {args.widths!r}; use e.g. 64,128,256,512"
+        ) from None
+    table = coord_check(args.param, widths=widths, steps=args.steps, seed=args.seed, lr=args.lr)
+    slopes = coord_slopes(table).pivot(index="layer", columns="step", values="slope")
+    print(f"coordinate check, {args.param}: slope of log RMS against log width {widths}, per step")
+    print(slopes.round(3).to_string())
+    worst = slopes.loc[:, slopes.columns >= 1].abs().max().max()
+    print(f"\nlargest |slope| after step 0: {worst:.3f} (μP target: <= 0.1)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scalelaw", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confidence", type=float, default=0.8, help="interval level (default 0.8)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=_cmd_predict)
+
+    c = sub.add_parser("coordcheck", help="coordinate check of a parametrization across widths")
+    c.add_argument("--param", choices=["sp", "mup", "completep"], default="mup")
+    c.add_argument("--widths", default="64,128,256,512")
+    c.add_argument("--steps", type=int, default=4)
+    c.add_argument("--lr", type=float, default=3e-3)
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(run=_cmd_coordcheck)
     return parser
 
 
