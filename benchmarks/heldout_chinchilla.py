@@ -27,9 +27,7 @@ import scalelaw
 from scalelaw.losslaw import HUBER_DELTA, _huber
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TABLE = (
-    ROOT.parent / "shared" / "data" / "chinchilla" / "epoch_chinchilla_svg_extracted_data.csv"
-)
+DEFAULT_TABLE = ROOT.parent / "shared" / "data" / "chinchilla" / "epoch_chinchilla_svg_extracted_data.csv"
 SPLIT_C = 1e21
 PUBLISHED = {  # (E, A, B, alpha, beta)
     "Hoffmann et al. 2022 (all runs)": (1.69, 406.4, 410.7, 0.34, 0.28),
@@ -44,9 +42,7 @@ def load(path: Path) -> pd.DataFrame:
 
 
 def errors(params, test: pd.DataFrame) -> np.ndarray:
-    pred = scalelaw.LossLaw.evaluate(
-        np.asarray(params), test["params"].to_numpy(), test["tokens"].to_numpy()
-    )
+    pred = scalelaw.LossLaw.evaluate(np.asarray(params), test["params"].to_numpy(), test["tokens"].to_numpy())
     return np.abs(pred / test["loss"].to_numpy() - 1)
 
 
@@ -59,9 +55,7 @@ def objective(q, n, d, loss) -> float:
 def multistart(train: pd.DataFrame) -> np.ndarray:
     """The plain approach: L-BFGS from a grid of 243 starting points, keep the best."""
     n, d, loss = (train[c].to_numpy(float) for c in ("params", "tokens", "loss"))
-    starts = itertools.product(
-        [0.2, 0.35, 0.5], [0.2, 0.35, 0.5], [0.0, 0.5, 1.0], [0, 5, 10], [0, 5, 10]
-    )
+    starts = itertools.product([0.2, 0.35, 0.5], [0.2, 0.35, 0.5], [0.0, 0.5, 1.0], [0, 5, 10], [0, 5, 10])
     best = min(
         (minimize(objective, s, args=(n, d, loss), method="L-BFGS-B") for s in starts),
         key=lambda r: r.fun,
@@ -141,10 +135,7 @@ def main() -> int:
             key=lambda r: r.fun,
         )
         p = np.array([np.exp(r.x[1]), np.exp(r.x[2]), np.exp(r.x[3]), r.x[0], beta])
-        print(
-            f"  {beta:5.3f} {r.fun:12.6f} {r.fun / best_obj:8.2f} "
-            f"{100 * errors(p, test).mean():16.2f}"
-        )
+        print(f"  {beta:5.3f} {r.fun:12.6f} {r.fun / best_obj:8.2f} {100 * errors(p, test).mean():16.2f}")
     return 0
 
 

@@ -131,10 +131,7 @@ def main() -> int:
     for w in WINDOWS:
         loco = loco_regret(train, w)
         held = np.array(
-            [
-                r["regret"]
-                for r in score(scalelaw.fit(train, window=w, n_boot=0, loss_law=False), test_cells)
-            ]
+            [r["regret"] for r in score(scalelaw.fit(train, window=w, n_boot=0, loss_law=False), test_cells)]
         )
         print(
             f"  {w:7.4f} {100 * loco.mean():12.3f} {100 * loco.max():11.3f} "

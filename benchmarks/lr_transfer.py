@@ -97,10 +97,7 @@ def main() -> int:
             f"best lr moved {moved:.2f} grid steps over "
             f"{args.widths[-1] // args.widths[0]}x width\n"
         )
-    print(
-        f"μP / SP slope ratio: {slopes['mup'] / slopes['sp']:.2f}; "
-        f"total {time.perf_counter() - t0:.0f} s"
-    )
+    print(f"μP / SP slope ratio: {slopes['mup'] / slopes['sp']:.2f}; total {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -31,9 +31,7 @@ def plain_loop(spec: RunSpec, device: torch.device) -> float:
     data = load_dataset(spec.dataset)
     torch.manual_seed(spec.seed)
     model = GPT(spec.model_config(data.vocab_size)).to(device)
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=spec.lr, betas=spec.betas, fused=device.type == "cuda"
-    )
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, betas=spec.betas, fused=device.type == "cuda")
     step_model = torch.compile(model) if spec.compile else model
     n_seqs = spec.batch_size // spec.seq_len
     micro = spec.micro_batch_size // spec.seq_len if spec.micro_batch_size else min(n_seqs, 16)
@@ -44,14 +42,9 @@ def plain_loop(spec: RunSpec, device: torch.device) -> float:
     for _ in range(spec.steps):
         for _ in range(n_seqs // micro):
             ix = torch.randint(len(data.train) - spec.seq_len - 1, (micro,))
-            x = torch.stack(
-                [torch.from_numpy(data.train[i : i + spec.seq_len].astype(np.int64)) for i in ix]
-            )
+            x = torch.stack([torch.from_numpy(data.train[i : i + spec.seq_len].astype(np.int64)) for i in ix])
             y = torch.stack(
-                [
-                    torch.from_numpy(data.train[i + 1 : i + 1 + spec.seq_len].astype(np.int64))
-                    for i in ix
-                ]
+                [torch.from_numpy(data.train[i + 1 : i + 1 + spec.seq_len].astype(np.int64)) for i in ix]
             )
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 _, loss = step_model(x.to(device), y.to(device))

@@ -15,6 +15,7 @@ import operator
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -23,6 +24,7 @@ from scalelaw.laws import LawFileError
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
 from scalelaw.runs import RunsTableError, read_runs
 from scalelaw.surface import FitError
+from scalelaw.sweepspec import SpecError
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 _OPS = {
@@ -106,15 +108,67 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from scalelaw.executors import SlurmOptions
+    from scalelaw.sweep import run_sweep
+    from scalelaw.sweepspec import cost, load_spec
+
+    spec = load_spec(args.spec)
+    runs = spec.run_kwargs()
+    price = cost(runs, args.device, args.mfu)
+    root = Path(args.out or Path("runs") / spec.name)
+    print(f"sweep {spec.name!r} ({args.spec}) -> {root}")
+    print(
+        f"  {len(runs)} runs: {len(spec.model.shapes)} shapes x {len(spec.lrs)} lr x "
+        f"{len(spec.batch_sizes)} batch sizes x {len(spec.budgets) + len(spec.tokens_per_param)} "
+        f"token budgets x {len(spec.recipe.seeds)} seeds"
+    )
+    print(
+        f"  training compute {price.flops:.3g} FLOPs = {price.device_hours:.3g} {price.device}-hours "
+        f"at {price.mfu:.0%} MFU"
+    )
+    if args.dry_run:
+        print(f"  {'width':>6} {'depth':>5} {'N':>10} {'tokens':>10} {'lr':>9} {'batch':>7} {'seed':>4}")
+        for r in runs:
+            from scalelaw.sweepspec import non_embedding_params
+
+            print(
+                f"  {r['width']:6d} {r['depth']:5d} {non_embedding_params(r['width'], r['depth']):10,d} "
+                f"{r['tokens']:10,d} {r['lr']:9.3g} {r['batch_size']:7d} {r['seed']:4d}"
+            )
+        return 0
+    limit = args.max_runs or spec.max_runs
+    if len(runs) > limit and not args.yes:
+        raise UsageError(
+            f"{len(runs)} runs exceed the limit of {limit} (limits.max_runs or "
+            "--max-runs); check the plan with --dry-run, then pass --yes to run it"
+        )
+    slurm = SlurmOptions(
+        partition=args.partition,
+        time_min=args.time_min,
+        gpus_per_task=args.gpus_per_task,
+        array_parallelism=args.array_parallelism,
+        cluster=args.cluster,
+    )
+    report = run_sweep(
+        spec,
+        root,
+        backend=args.backend,
+        workers=args.workers,
+        slurm=slurm,
+        refine_rounds=args.refine,
+    )
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
 def _cmd_coordcheck(args: argparse.Namespace) -> int:
     from scalelaw.coordcheck import coord_check, coord_slopes  # imports torch
 
     try:
         widths = tuple(int(w) for w in args.widths.split(","))
     except ValueError:
-        raise UsageError(
-            f"--widths: cannot read {args.widths!r}; use e.g. 64,128,256,512"
-        ) from None
+        raise UsageError(f"--widths: cannot read {args.widths!r}; use e.g. 64,128,256,512") from None
     table = coord_check(args.param, widths=widths, steps=args.steps, seed=args.seed, lr=args.lr)
     slopes = coord_slopes(table).pivot(index="layer", columns="step", values="slope")
     print(f"coordinate check, {args.param}: slope of log RMS against log width {widths}, per step")
@@ -129,9 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("fit", help="fit lr*, B* and loss laws to a runs table")
-    f.add_argument(
-        "runs", help="runs table (.csv, .parquet, or the Step Law CSV with --format steplaw)"
-    )
+    f.add_argument("runs", help="runs table (.csv, .parquet, or the Step Law CSV with --format steplaw)")
     f.add_argument("--format", choices=["csv", "parquet", "steplaw"], default=None)
     f.add_argument("--where", help='row filter, e.g. "params <= 4.3e8 and tokens >= 1e10"')
     f.add_argument("--method", choices=METHODS, default="surface")
@@ -150,6 +202,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=_cmd_predict)
 
+    s = sub.add_parser("sweep", help="plan, price and run (or resume) a proxy sweep")
+    s.add_argument("spec", help="sweep spec (TOML), e.g. sweeps/tiny_mup.toml")
+    s.add_argument("--dry-run", action="store_true", help="print the runs and their cost, run nothing")
+    s.add_argument("--out", help="results directory (default runs/<name>)")
+    s.add_argument("--yes", action="store_true", help="run even above the run limit")
+    s.add_argument("--max-runs", type=int, help="refuse sweeps with more runs (default: the spec's)")
+    s.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="extend unbracketed grids for up to ROUNDS rounds",
+    )
+    s.add_argument("--backend", choices=["local", "slurm"], default="local")
+    s.add_argument("--workers", type=int, help="local CPU worker processes (GPUs: one per GPU)")
+    s.add_argument("--device", default="H100", help="device for the cost estimate")
+    s.add_argument("--mfu", type=float, default=0.4, help="MFU for the cost estimate")
+    s.add_argument("--partition", help="SLURM partition")
+    s.add_argument("--time-min", type=int, default=60, help="SLURM time limit per run, minutes")
+    s.add_argument("--gpus-per-task", type=int, default=1)
+    s.add_argument("--array-parallelism", type=int, default=64)
+    s.add_argument("--cluster", choices=["slurm", "local", "debug"], help="submitit cluster (tests: debug)")
+    s.set_defaults(run=_cmd_sweep)
+
     c = sub.add_parser("coordcheck", help="coordinate check of a parametrization across widths")
     c.add_argument("--param", choices=["sp", "mup", "completep"], default="mup")
     c.add_argument("--widths", default="64,128,256,512")
@@ -164,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, RunsTableError, LawFileError, FitError, ValueError) as err:
+    except (UsageError, RunsTableError, LawFileError, FitError, SpecError, ValueError) as err:
         print(f"scalelaw {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -78,8 +78,6 @@ def coord_slopes(table: pd.DataFrame) -> pd.DataFrame:
         if (group["rms"] <= 0).any():  # e.g. zero-initialised logits at step 0
             out.append((layer, step, float("nan")))
             continue
-        slope = np.polyfit(
-            np.log(group["width"].to_numpy(float)), np.log(group["rms"].to_numpy()), 1
-        )[0]
+        slope = np.polyfit(np.log(group["width"].to_numpy(float)), np.log(group["rms"].to_numpy()), 1)[0]
         out.append((layer, step, float(slope)))
     return pd.DataFrame(out, columns=["layer", "step", "slope"])

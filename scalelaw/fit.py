@@ -30,9 +30,7 @@ METHODS = ("surface", "optima")
 
 def _check_terms(terms: tuple[str, ...], what: str) -> tuple[str, ...]:
     terms = tuple(terms)
-    bad = [t for t in terms if t not in TERMS] + (
-        ["repeated term"] if len(set(terms)) < len(terms) else []
-    )
+    bad = [t for t in terms if t not in TERMS] + (["repeated term"] if len(set(terms)) < len(terms) else [])
     if bad or not terms:
         raise ValueError(f"{what}: terms must be a non-empty subset of {TERMS}, got {terms!r}")
     return tuple(t for t in TERMS if t in terms)
@@ -46,9 +44,7 @@ def _features(table: pd.DataFrame, terms: tuple[str, ...]) -> np.ndarray:
     return np.column_stack([np.ones(len(table)), *[cols[t] for t in terms]])
 
 
-def _resid_sd(
-    optima: pd.DataFrame, column: str, terms: tuple[str, ...], params: np.ndarray
-) -> float:
+def _resid_sd(optima: pd.DataFrame, column: str, terms: tuple[str, ...], params: np.ndarray) -> float:
     """Scatter (log space) of the cells' own optima around the law, dof-corrected."""
     resid = np.log(optima[column].to_numpy(float)) - _features(optima, terms) @ params
     dof = len(resid) - len(params)
@@ -105,9 +101,7 @@ def fit(
     notes += [w for w in optima["warning"] if w]
     optima = optima[optima["n_used"] > 0].reset_index(drop=True)
     if len(optima) < 2:
-        raise FitError(
-            f"only {len(optima)} cell(s) with usable runs: a law needs several (N, D) cells"
-        )
+        raise FitError(f"only {len(optima)} cell(s) with usable runs: a law needs several (N, D) cells")
     rng = np.random.default_rng(seed)
 
     if method == "surface":
@@ -132,9 +126,7 @@ def fit(
         )
 
     lr_law = power_law("lr", "peak learning rate", lr_terms, lr_params, lr_se, lr_draws, "lr_opt")
-    b_law = power_law(
-        "batch_size", "tokens per step", batch_terms, b_params, b_se, b_draws, "batch_size_opt"
-    )
+    b_law = power_law("batch_size", "tokens per step", batch_terms, b_params, b_se, b_draws, "batch_size_opt")
 
     loss: LossLaw | None = None
     if loss_law:
@@ -142,9 +134,7 @@ def fit(
         if len(points) >= 6 and points["params"].nunique() >= 2 and points["tokens"].nunique() >= 2:
             loss = fit_loss_law(points, n_boot=n_boot, seed=seed, source="cell optima")
         else:
-            notes.append(
-                "no loss law: it needs at least 6 cells spanning 2+ sizes and 2+ token counts"
-            )
+            notes.append("no loss law: it needs at least 6 cells spanning 2+ sizes and 2+ token counts")
 
     fit_range = {
         "N": (float(optima["params"].min()), float(optima["params"].max())),

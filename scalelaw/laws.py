@@ -195,10 +195,7 @@ class LossLaw:
         return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)
 
     def formula(self) -> str:
-        return (
-            f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f}"
-            f" + {self.B:.4g} / D^{self.beta:.3f}"
-        )
+        return f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f} + {self.B:.4g} / D^{self.beta:.3f}"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: float(getattr(self, k)) for k in LOSS_PARAMS}
@@ -240,9 +237,7 @@ class HyperparameterLaw:
     settings: dict[str, Any] = field(default_factory=dict)
     optima: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
-    def predict(
-        self, model_size: float, tokens: float, seq_len: int = 2048, confidence: float = 0.8
-    ):
+    def predict(self, model_size: float, tokens: float, seq_len: int = 2048, confidence: float = 0.8):
         """Shortcut for :func:`scalelaw.predict` with this law; returns a ``Prediction``."""
         from scalelaw.predict import predict  # the prediction stage sits downstream
 
@@ -274,16 +269,12 @@ class HyperparameterLaw:
             for j, term in enumerate(LOSS_PARAMS):
                 se, lo, hi = _spread(draws[:, j] if draws is not None else None, alpha)
                 rows.append(("loss", term, float(self.loss.params[j]), se, lo, hi))
-        return pd.DataFrame(
-            rows, columns=["law", "term", "estimate", "std_err", "ci_lower", "ci_upper"]
-        )
+        return pd.DataFrame(rows, columns=["law", "term", "estimate", "std_err", "ci_lower", "ci_upper"])
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """(1 - alpha) confidence intervals, indexed by (law, term), like statsmodels."""
         table = self.coefficients(alpha).set_index(["law", "term"])
-        return table[["ci_lower", "ci_upper"]].rename(
-            columns={"ci_lower": "lower", "ci_upper": "upper"}
-        )
+        return table[["ci_lower", "ci_upper"]].rename(columns={"ci_lower": "lower", "ci_upper": "upper"})
 
     def summary(self, alpha: float = 0.05) -> str:
         """Human-readable report: formulas, coefficients with intervals, range, notes."""
@@ -294,9 +285,7 @@ class HyperparameterLaw:
         ]
         if self.fit_range:
             n, d = self.fit_range["N"], self.fit_range["D"]
-            lines.append(
-                f"  fitted on N in [{n[0]:.3g}, {n[1]:.3g}], D in [{d[0]:.3g}, {d[1]:.3g}]"
-            )
+            lines.append(f"  fitted on N in [{n[0]:.3g}, {n[1]:.3g}], D in [{d[0]:.3g}, {d[1]:.3g}]")
         lines += [
             "",
             f"  {self.lr.formula()}   ({self.lr.unit})",
@@ -339,9 +328,7 @@ class HyperparameterLaw:
             "lr": self.lr.to_dict(),
             "batch_size": self.batch_size.to_dict(),
             "loss": None if self.loss is None else self.loss.to_dict(),
-            "fit_range": None
-            if self.fit_range is None
-            else {k: list(v) for k, v in self.fit_range.items()},
+            "fit_range": None if self.fit_range is None else {k: list(v) for k, v in self.fit_range.items()},
             "notes": list(self.notes),
             "settings": self.settings,
             "optima": None if self.optima is None else _records(self.optima),
@@ -357,13 +344,9 @@ class HyperparameterLaw:
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> HyperparameterLaw:
         if not isinstance(d, dict) or d.get("format") != "scalelaw.law":
-            raise LawFileError(
-                f'{source}: not a scalelaw law file (missing "format": "scalelaw.law")'
-            )
+            raise LawFileError(f'{source}: not a scalelaw law file (missing "format": "scalelaw.law")')
         if d.get("version") != FORMAT_VERSION:
-            raise LawFileError(
-                f"{source}: law file version {d.get('version')!r} is not {FORMAT_VERSION}"
-            )
+            raise LawFileError(f"{source}: law file version {d.get('version')!r} is not {FORMAT_VERSION}")
         try:
             return cls(
                 name=d["name"],

@@ -108,8 +108,7 @@ def _check_table(table: pd.DataFrame, source: str) -> tuple[np.ndarray, ...]:
     missing = [c for c in ("params", "tokens", "loss") if c not in table.columns]
     if missing:
         raise RunsTableError(
-            f"{source}: missing column(s) {missing} for a loss law; "
-            f"columns present: {list(table.columns)}"
+            f"{source}: missing column(s) {missing} for a loss law; columns present: {list(table.columns)}"
         )
     arrays = []
     for col in ("params", "tokens", "loss"):

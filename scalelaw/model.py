@@ -57,9 +57,7 @@ class ModelConfig:
                 f"ModelConfig.width ({self.width}) must be a multiple of head_dim ({self.head_dim})"
             )
         if self.head_dim % 2:
-            raise ValueError(
-                f"ModelConfig.head_dim ({self.head_dim}) must be even for rotary embeddings"
-            )
+            raise ValueError(f"ModelConfig.head_dim ({self.head_dim}) must be even for rotary embeddings")
         object.__setattr__(self, "ffn_width", _ffn_width(self.width))
         self.rules  # noqa: B018 - validates the parametrization name and base shape
 

@@ -133,9 +133,7 @@ def _cell_optimum(window_runs: pd.DataFrame, n_boot: int, rng: np.random.Generat
     z = np.log(window_runs["loss"].to_numpy(float))
     two_d = len(np.unique(y)) >= 3
     enough = len(np.unique(x)) >= 3 and len(z) >= (6 if two_d else 3)
-    weights = np.vstack(
-        [np.ones(len(z)), rng.multinomial(len(z), np.full(len(z), 1 / len(z)), n_boot)]
-    )
+    weights = np.vstack([np.ones(len(z)), rng.multinomial(len(z), np.full(len(z), 1 / len(z)), n_boot)])
     if enough:
         loc, value, ok = _bowl_fits(x, y if two_d else None, z, weights.astype(float))
     else:
@@ -236,9 +234,7 @@ def cell_optima(
         )
         row.update(_cell_optimum(win, n_boot, rng))
         lr_ok, bs_ok, warning = _bracketing(cell, group, best)
-        row.update(
-            lr_bracketed=lr_ok, batch_bracketed=bs_ok, bracketed=lr_ok and bs_ok, warning=warning
-        )
+        row.update(lr_bracketed=lr_ok, batch_bracketed=bs_ok, bracketed=lr_ok and bs_ok, warning=warning)
         rows.append(row)
     table = pd.DataFrame(rows)
     return table.reset_index(drop=True)

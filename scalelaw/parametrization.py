@@ -51,9 +51,7 @@ class Parametrization:
             raise ValueError(f"parametrization must be one of {NAMES}, got {self.name!r}")
         for field in ("width", "depth", "base_width", "base_depth", "head_dim"):
             if int(getattr(self, field)) <= 0:
-                raise ValueError(
-                    f"{field} must be a positive integer, got {getattr(self, field)!r}"
-                )
+                raise ValueError(f"{field} must be a positive integer, got {getattr(self, field)!r}")
         if self.init_std <= 0:
             raise ValueError(f"init_std must be positive, got {self.init_std!r}")
 

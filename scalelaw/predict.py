@@ -158,8 +158,7 @@ def predict(
                 )
     else:
         warnings.append(
-            f"the law {law.name!r} does not record the range it was fitted on: "
-            "extrapolation distance unknown"
+            f"the law {law.name!r} does not record the range it was fitted on: extrapolation distance unknown"
         )
     if intervals[0] is None:
         warnings.append(f"the law {law.name!r} publishes no uncertainty: no intervals")
@@ -203,11 +202,8 @@ def _deepseek() -> HyperparameterLaw:
     c_lr, k_lr, c_b, k_b = 0.3118, -0.1250, 0.2920, 0.3271
     return HyperparameterLaw(
         name="deepseek",
-        source="Bi et al. 2024, DeepSeek LLM: lr = 0.3118 C^-0.125, "
-        "B = 0.292 C^0.3271 tokens, C = 6ND",
-        lr=PowerLaw(
-            "lr", "peak learning rate", math.log(c_lr) + k_lr * math.log(6), {"N": k_lr, "D": k_lr}
-        ),
+        source="Bi et al. 2024, DeepSeek LLM: lr = 0.3118 C^-0.125, B = 0.292 C^0.3271 tokens, C = 6ND",
+        lr=PowerLaw("lr", "peak learning rate", math.log(c_lr) + k_lr * math.log(6), {"N": k_lr, "D": k_lr}),
         batch_size=PowerLaw(
             "batch_size", "tokens per step", math.log(c_b) + k_b * math.log(6), {"N": k_b, "D": k_b}
         ),

@@ -53,13 +53,16 @@ def _row_label(runs: pd.DataFrame, pos: int, source: str) -> str:
     return f"{where} (run_id={run_id!r})" if run_id is not None else where
 
 
-def validate_runs(runs: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFrame:
+def validate_runs(
+    runs: pd.DataFrame, source: str = "<DataFrame>", min_lrs: int = MIN_LRS_PER_CELL
+) -> pd.DataFrame:
     """Check a runs table and return a normalized copy.
 
     Raises :class:`RunsTableError` for: a missing required column, a value that is not
     a number, a non-positive or non-finite ``params``/``tokens``/``lr``/``batch_size``,
     a loss <= 0, duplicate ``run_id`` values, and a cell with fewer than 3 distinct lr
-    values. A NaN or infinite loss is not an error: that run is marked diverged.
+    values (``min_lrs``; 1 checks the schema only, e.g. for a sweep still running).
+    A NaN or infinite loss is not an error: that run is marked diverged.
     The copy has integer N, D, batch size, float lr and loss, and a bool ``diverged``.
     """
     if not isinstance(runs, pd.DataFrame):
@@ -131,17 +134,15 @@ def validate_runs(runs: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFra
 
     keys = cell_columns(out)
     n_lr = out.groupby(keys, dropna=False)["lr"].nunique()
-    thin = n_lr[n_lr < MIN_LRS_PER_CELL]
+    thin = n_lr[n_lr < min_lrs]
     if len(thin):
         index = thin.index[0]
         cell = dict(zip(keys, index if isinstance(index, tuple) else (index,), strict=True))
-        rows = np.flatnonzero(
-            np.logical_and.reduce([out[k].to_numpy() == v for k, v in cell.items()])
-        )
+        rows = np.flatnonzero(np.logical_and.reduce([out[k].to_numpy() == v for k, v in cell.items()]))
         raise RunsTableError(
             f"{source}: column 'lr': cell {_fmt_cell(cell)} has only {int(thin.iloc[0])} "
             f"distinct lr value(s) (rows {[_row_label(out, int(r), source) for r in rows[:4]]}); "
-            f"a cell needs at least {MIN_LRS_PER_CELL} to locate its optimum "
+            f"a cell needs at least {min_lrs} to locate its optimum "
             f"({len(thin)} such cell(s))"
         )
     return out
@@ -159,9 +160,7 @@ def _parse_bool(v: object) -> bool | None:
 def _fmt_cell(cell: dict) -> str:
     parts = []
     for k, v in cell.items():
-        parts.append(
-            f"{k}={v:.4g}" if isinstance(v, (float, np.floating, int, np.integer)) else f"{k}={v}"
-        )
+        parts.append(f"{k}={v:.4g}" if isinstance(v, (float, np.floating, int, np.integer)) else f"{k}={v}")
     return "(" + ", ".join(parts) + ")"
 
 
@@ -172,9 +171,7 @@ def divergence_reason(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> pd.S
     """
     loss = runs["loss"].to_numpy(dtype=float)
     finite = np.isfinite(loss)
-    flagged = (
-        runs["diverged"].to_numpy(dtype=bool) if "diverged" in runs else np.zeros(len(runs), bool)
-    )
+    flagged = runs["diverged"].to_numpy(dtype=bool) if "diverged" in runs else np.zeros(len(runs), bool)
     best = (
         runs.assign(_l=np.where(finite & ~flagged, loss, np.inf))
         .groupby(cell_columns(runs), dropna=False)["_l"]
@@ -237,16 +234,18 @@ def _format_from_suffix(path: Path) -> str:
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    raise RunsTableError(
-        f"{path}: cannot tell the format from the extension {suffix!r}; pass format="
-    )
+    raise RunsTableError(f"{path}: cannot tell the format from the extension {suffix!r}; pass format=")
 
 
 def write_runs(runs: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Validate and write a runs table atomically (temp file + rename); CSV or Parquet."""
+    """Validate the schema and write a runs table atomically (temp file + rename).
+
+    CSV or Parquet by extension. Cells may hold any number of lr values here (a sweep
+    in progress); :func:`read_runs` for fitting asks for 3.
+    """
     path = Path(path)
     fmt = _format_from_suffix(path)
-    table = validate_runs(runs, source=str(path))
+    table = validate_runs(runs, source=str(path), min_lrs=1)
     if fmt == "csv":
         atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
     else:
@@ -271,8 +270,7 @@ def import_steplaw(path: str | os.PathLike, seq_len: int = STEPLAW_SEQ_LEN) -> p
     missing = [c for c in STEPLAW_COLUMNS if c not in raw.columns]
     if missing:
         raise RunsTableError(
-            f"{path}: not a Step Law table: missing column(s) {missing}; "
-            f"columns present: {list(raw.columns)}"
+            f"{path}: not a Step Law table: missing column(s) {missing}; columns present: {list(raw.columns)}"
         )
     bs = pd.to_numeric(raw["bs"], errors="coerce")
     if "exp_name" in raw.columns and raw["exp_name"].is_unique:

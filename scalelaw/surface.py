@@ -69,9 +69,7 @@ class SurfaceData:
         )
 
 
-def surface_data(
-    usable: pd.DataFrame, window: float = WINDOW, min_points: int = MIN_POINTS
-) -> SurfaceData:
+def surface_data(usable: pd.DataFrame, window: float = WINDOW, min_points: int = MIN_POINTS) -> SurfaceData:
     """Collect the near-optimum runs of every cell of a table of usable runs."""
     cell, x, y, z, logn, logd, n_batch = [], [], [], [], [], [], []
     for i, (key, group) in enumerate(iter_cells(usable)):
@@ -148,9 +146,7 @@ class _Problem:
     def start(self) -> np.ndarray:
         """Centres from the best run per cell; then mu and shape by linear least squares."""
         d = self.data
-        best = np.array(
-            [np.flatnonzero(d.cell == c)[np.argmin(d.z[d.cell == c])] for c in range(d.n_cells)]
-        )
+        best = np.array([np.flatnonzero(d.cell == c)[np.argmin(d.z[d.cell == c])] for c in range(d.n_cells)])
         pl = np.linalg.lstsq(self.f_lr[best], d.x[best], rcond=None)[0]
         pb = np.linalg.lstsq(self.f_b[best], d.y[best], rcond=None)[0]
         p = np.concatenate([np.zeros(d.n_cells), pl, pb, np.zeros(N_SHAPE)])
@@ -162,15 +158,11 @@ class _Problem:
 
 
 def _solve(problem: _Problem, p0: np.ndarray) -> np.ndarray:
-    result = least_squares(
-        problem.residuals, p0, jac=problem.jacobian, method="lm", xtol=1e-10, ftol=1e-12
-    )
+    result = least_squares(problem.residuals, p0, jac=problem.jacobian, method="lm", xtol=1e-10, ftol=1e-12)
     return result.x
 
 
-def _canonical(
-    params: np.ndarray, terms: tuple[str, ...], center: tuple[float, float]
-) -> np.ndarray:
+def _canonical(params: np.ndarray, terms: tuple[str, ...], center: tuple[float, float]) -> np.ndarray:
     """Centred [c0, c_N?, c_D?] -> [log coef, exponents] in raw log N, log D."""
     shift = {"N": center[0], "D": center[1]}
     out = params.copy()

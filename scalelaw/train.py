@@ -11,7 +11,6 @@ result, not an error.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -22,114 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from scalelaw.data import CORPUS, batch_indices, get_batch, load_dataset, validation_starts
-from scalelaw.model import GPT, ModelConfig
-from scalelaw.parametrization import NAMES
-from scalelaw.runs import stable_id
+from scalelaw.data import batch_indices, get_batch, load_dataset, validation_starts
+from scalelaw.model import GPT
+from scalelaw.runspec import RunSpec
 
-SCHEDULES = ("wsd", "cosine", "linear")
 DIVERGENCE_FACTOR = 1.5  # a training loss 50% above the first step's has blown up
 EMA = 0.9  # smoothing of the reported training loss
 # Peak bf16 dense tensor FLOP/s per device, for MFU (vendor datasheets).
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that defines one proxy run. Sizes in tokens; lr is the base peak lr.
-
-    ``warmup``: warmup length in tokens (default 5% of ``tokens``, at least one step).
-    ``decay_fraction``: WSD's final linear decay, as a fraction of training.
-    ``micro_batch_size``: tokens per forward pass (None: up to 16 sequences); the
-    optimizer step always sees ``batch_size`` tokens.
-    """
-
-    width: int
-    depth: int
-    lr: float
-    batch_size: int
-    tokens: int
-    seq_len: int = 128
-    parametrization: str = "mup"
-    base_width: int = 128
-    base_depth: int = 2
-    head_dim: int = 32
-    init_std: float = 0.02
-    schedule: str = "wsd"
-    warmup: int | None = None
-    decay_fraction: float = 0.2
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    betas: tuple[float, float] = (0.9, 0.95)
-    seed: int = 0
-    dataset: str = CORPUS
-    val_tokens: int = 65536
-    micro_batch_size: int | None = None
-    device: str = "auto"
-    compile: bool = False
-
-    def __post_init__(self) -> None:
-        def fail(field: str, why: str) -> None:
-            raise ValueError(f"RunSpec.{field} = {getattr(self, field)!r}: {why}")
-
-        for field in (
-            "width",
-            "depth",
-            "batch_size",
-            "tokens",
-            "seq_len",
-            "head_dim",
-            "val_tokens",
-        ):
-            if not isinstance(getattr(self, field), (int, np.integer)) or getattr(self, field) <= 0:
-                fail(field, "must be a positive integer")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            fail("lr", "must be a positive finite number")
-        if self.parametrization not in NAMES:
-            fail("parametrization", f"must be one of {NAMES}")
-        if self.schedule not in SCHEDULES:
-            fail("schedule", f"must be one of {SCHEDULES}")
-        if self.batch_size % self.seq_len:
-            fail("batch_size", f"must be a multiple of seq_len ({self.seq_len}) tokens")
-        if self.tokens < self.batch_size:
-            fail("tokens", f"must be at least one batch ({self.batch_size} tokens)")
-        if self.micro_batch_size is not None and (
-            self.micro_batch_size % self.seq_len or self.batch_size % self.micro_batch_size
-        ):
-            fail("micro_batch_size", "must be a multiple of seq_len that divides batch_size")
-        if not 0 <= self.decay_fraction <= 1:
-            fail("decay_fraction", "must be in [0, 1]")
-        if self.warmup is not None and not 0 <= self.warmup <= self.tokens:
-            fail("warmup", "must be between 0 and tokens")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            fail("weight_decay" if self.weight_decay < 0 else "grad_clip", "must be >= 0")
-
-    @property
-    def steps(self) -> int:
-        return self.tokens // self.batch_size
-
-    @property
-    def warmup_steps(self) -> int:
-        warmup = self.warmup if self.warmup is not None else 0.05 * self.tokens
-        return max(1, round(warmup / self.batch_size)) if warmup > 0 else 0
-
-    @property
-    def run_id(self) -> str:
-        """Stable hash of every field: a resumed sweep recognises finished runs by it."""
-        return stable_id(sorted(dataclasses.asdict(self).items()))
-
-    def model_config(self, vocab_size: int) -> ModelConfig:
-        return ModelConfig(
-            width=self.width,
-            depth=self.depth,
-            head_dim=self.head_dim,
-            vocab_size=vocab_size,
-            seq_len=self.seq_len,
-            parametrization=self.parametrization,
-            base_width=self.base_width,
-            base_depth=self.base_depth,
-            init_std=self.init_std,
-        )
 
 
 @dataclass(frozen=True)
@@ -168,7 +67,7 @@ class RunResult:
             "heads": s.width // s.head_dim,
             "parametrization": s.parametrization,
             "schedule": s.schedule,
-            "warmup": s.warmup_steps * s.batch_size,
+            "warmup": s.warmup_tokens,
             "weight_decay": s.weight_decay,
             "seed": s.seed,
             "diverged": self.diverged,
@@ -253,9 +152,7 @@ def train(spec: RunSpec, metrics_path: str | Path | None = None) -> RunResult:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
     seqs_per_step = spec.batch_size // spec.seq_len
-    micro_seqs = (
-        (spec.micro_batch_size // spec.seq_len) if spec.micro_batch_size else min(seqs_per_step, 16)
-    )
+    micro_seqs = (spec.micro_batch_size // spec.seq_len) if spec.micro_batch_size else min(seqs_per_step, 16)
     while seqs_per_step % micro_seqs:
         micro_seqs -= 1
     n_micro = seqs_per_step // micro_seqs
@@ -270,13 +167,9 @@ def train(spec: RunSpec, metrics_path: str | Path | None = None) -> RunResult:
             starts = batch_indices(len(data.train), seqs_per_step, spec.seq_len, spec.seed, step)
             step_loss_t = torch.zeros((), device=device)
             for i in range(n_micro):
-                x, y = get_batch(
-                    data.train, starts[i * micro_seqs : (i + 1) * micro_seqs], spec.seq_len
-                )
+                x, y = get_batch(data.train, starts[i * micro_seqs : (i + 1) * micro_seqs], spec.seq_len)
                 with autocast():
-                    _, loss = step_model(
-                        x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                    )
+                    _, loss = step_model(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
                 (loss / n_micro).backward()
                 step_loss_t += loss.detach() / n_micro
             if spec.grad_clip > 0:

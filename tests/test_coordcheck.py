@@ -29,9 +29,7 @@ def test_mup_activations_are_width_stable(slopes):
     after = slopes["mup"][slopes["mup"]["step"] >= 1]
     assert len(after) == 4 * 8 and after["slope"].notna().all()
     worst = after.loc[after["slope"].abs().idxmax()]
-    assert abs(worst["slope"]) <= 0.1, (
-        f"{worst['layer']} at step {worst['step']}: slope {worst['slope']:.3f}"
-    )
+    assert abs(worst["slope"]) <= 0.1, f"{worst['layer']} at step {worst['step']}: slope {worst['slope']:.3f}"
 
 
 def test_sp_logits_grow_with_width(slopes):

@@ -69,9 +69,7 @@ def test_optima_method_uses_statsmodels_standard_errors(synthetic_runs):
     X = sm.add_constant(np.log(opt[["params", "tokens"]].to_numpy(float)))
     ols = sm.OLS(np.log(opt["lr_opt"].to_numpy()), X).fit()
     np.testing.assert_allclose(law.lr.params, ols.params, rtol=1e-10)
-    np.testing.assert_allclose(
-        law.coefficients().query("law == 'lr'")["std_err"], ols.bse, rtol=1e-10
-    )
+    np.testing.assert_allclose(law.coefficients().query("law == 'lr'")["std_err"], ols.bse, rtol=1e-10)
 
 
 def test_prediction_intervals_widen_with_distance(synthetic_law):

@@ -61,9 +61,7 @@ def test_bad_points_are_named(column, value, message):
 
 def test_too_little_data_is_explained():
     table, _ = synthetic_points()
-    with pytest.raises(
-        scalelaw.RunsTableError, match="needs at least 6 points spanning 2\\+ model sizes"
-    ):
+    with pytest.raises(scalelaw.RunsTableError, match="needs at least 6 points spanning 2\\+ model sizes"):
         scalelaw.fit_loss_law(table.assign(params=1e8), n_boot=0)
     with pytest.raises(scalelaw.RunsTableError, match=r"missing column\(s\) \['tokens'\]"):
         scalelaw.fit_loss_law(table.drop(columns="tokens"), n_boot=0)

@@ -14,9 +14,7 @@ from scalelaw.parametrization import Parametrization
 def test_mup_rules_at_twice_the_base_width():
     p = Parametrization("mup", width=256, depth=2, base_width=128, base_depth=2)
     assert p.lr_multiplier("hidden") == 0.5
-    assert (
-        p.lr_multiplier("embedding") == p.lr_multiplier("readout") == p.lr_multiplier("gain") == 1.0
-    )
+    assert p.lr_multiplier("embedding") == p.lr_multiplier("readout") == p.lr_multiplier("gain") == 1.0
     assert p.init_std_of("hidden") == pytest.approx(0.02 / math.sqrt(2))
     assert p.init_std_of("embedding") == p.init_std_of("readout") == 0.02
     assert p.readout_multiplier == 0.5 and p.residual_multiplier == 1.0
@@ -34,9 +32,7 @@ def test_completep_scales_residual_branches_by_depth():
 
 def test_attention_scale_follows_head_dim_under_mup():
     assert Parametrization("sp", head_dim=64).attention_scale == pytest.approx(1 / 8)
-    assert Parametrization("mup", head_dim=64, base_head_dim=16).attention_scale == pytest.approx(
-        4 / 64
-    )
+    assert Parametrization("mup", head_dim=64, base_head_dim=16).attention_scale == pytest.approx(4 / 64)
     assert Parametrization("mup", head_dim=64).attention_scale == pytest.approx(1 / 8)
 
 
@@ -44,9 +40,7 @@ def test_optimizer_groups_carry_lr_and_decay():
     model = GPT(ModelConfig(width=256, depth=2, base_width=64, parametrization="mup"))
     groups = {g["name"]: g for g in model.optimizer_groups(lr=1e-2, weight_decay=0.1)}
     assert groups["hidden"]["lr"] == pytest.approx(1e-2 / 4)
-    assert groups["readout"]["lr"] == pytest.approx(1e-2) and groups["embedding"][
-        "lr"
-    ] == pytest.approx(1e-2)
+    assert groups["readout"]["lr"] == pytest.approx(1e-2) and groups["embedding"]["lr"] == pytest.approx(1e-2)
     assert groups["hidden"]["weight_decay"] == 0.1 and groups["gain"]["weight_decay"] == 0.0
     assert groups["embedding"]["weight_decay"] == 0.0
     n_params = sum(p.numel() for g in groups.values() for p in g["params"])

@@ -44,23 +44,15 @@ def test_optimum_on_the_grid_edge_is_flagged_with_the_fix():
 
 
 def test_interpolated_loss_and_regret(synthetic_runs):
-    cell = synthetic_runs[
-        (synthetic_runs["params"] == int(5e7)) & (synthetic_runs["tokens"] == int(6e9))
-    ]
+    cell = synthetic_runs[(synthetic_runs["params"] == int(5e7)) & (synthetic_runs["tokens"] == int(6e9))]
     best = cell.loc[cell["loss"].idxmin()]
-    assert interpolated_loss(cell, best["lr"], best["batch_size"]) == pytest.approx(
-        best["loss"], rel=1e-12
-    )
+    assert interpolated_loss(cell, best["lr"], best["batch_size"]) == pytest.approx(best["loss"], rel=1e-12)
     assert regret(cell, best["lr"], best["batch_size"]) == pytest.approx(0.0, abs=1e-12)
     # Halfway (in log lr) between two neighbouring runs: the mean of their losses.
     a = cell[(cell["batch_size"] == best["batch_size"])].sort_values("lr").iloc[3:5]
     mid = np.sqrt(a["lr"].iloc[0] * a["lr"].iloc[1])
-    assert interpolated_loss(cell, mid, best["batch_size"]) == pytest.approx(
-        a["loss"].mean(), rel=1e-9
-    )
+    assert interpolated_loss(cell, mid, best["batch_size"]) == pytest.approx(a["loss"].mean(), rel=1e-9)
     # Far outside the grid: the nearest run.
     far = interpolated_loss(cell, cell["lr"].min() / 100, cell["batch_size"].min() / 100)
-    corner = cell[
-        (cell["lr"] == cell["lr"].min()) & (cell["batch_size"] == cell["batch_size"].min())
-    ]
+    corner = cell[(cell["lr"] == cell["lr"].min()) & (cell["batch_size"] == cell["batch_size"].min())]
     assert far == pytest.approx(corner["loss"].iloc[0])

@@ -68,9 +68,7 @@ def test_non_numeric_value_names_column_line_and_value(tmp_path):
 def test_non_positive_or_non_finite_values_are_rejected(column, value):
     table = small_table()
     table.loc[3, column] = value
-    with pytest.raises(
-        RunsTableError, match=rf"column '{column}', row 3 \(run_id='r11'\).*positive finite"
-    ):
+    with pytest.raises(RunsTableError, match=rf"column '{column}', row 3 \(run_id='r11'\).*positive finite"):
         scalelaw.validate_runs(table)
 
 
@@ -96,17 +94,13 @@ def test_duplicate_run_ids_are_named():
 def test_cell_with_too_few_learning_rates_is_named():
     table = small_table()
     table = table[table["lr"] < 3e-3]
-    with pytest.raises(
-        RunsTableError, match=r"cell \(params=1e\+07, tokens=1e\+09\) has only 2 distinct lr"
-    ):
+    with pytest.raises(RunsTableError, match=r"cell \(params=1e\+07, tokens=1e\+09\) has only 2 distinct lr"):
         scalelaw.validate_runs(table)
 
 
 def test_diverged_flag_must_be_boolean():
     table = small_table().assign(diverged=["no", "yes", "no", "maybe", "no", "no"])
-    with pytest.raises(
-        RunsTableError, match=r"column 'diverged', row 3 .*'maybe' is not true/false"
-    ):
+    with pytest.raises(RunsTableError, match=r"column 'diverged', row 3 .*'maybe' is not true/false"):
         scalelaw.validate_runs(table)
 
 
