@@ -31,7 +31,13 @@ def plain_loop(spec: RunSpec, device: torch.device) -> float:
     data = load_dataset(spec.dataset)
     torch.manual_seed(spec.seed)
     model = GPT(spec.model_config(data.vocab_size)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, betas=spec.betas, fused=device.type == "cuda")
+    opt = torch.optim.AdamW(
+        model.parameters(),
+        lr=spec.lr,
+        betas=spec.betas,
+        weight_decay=spec.weight_decay,
+        fused=device.type == "cuda",
+    )
     step_model = torch.compile(model) if spec.compile else model
     n_seqs = spec.batch_size // spec.seq_len
     micro = spec.micro_batch_size // spec.seq_len if spec.micro_batch_size else min(n_seqs, 16)

@@ -110,6 +110,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from scalelaw.executors import SlurmOptions
+    from scalelaw.shapes import non_embedding_params
     from scalelaw.sweep import run_sweep
     from scalelaw.sweepspec import cost, load_spec
 
@@ -130,8 +131,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"  {'width':>6} {'depth':>5} {'N':>10} {'tokens':>10} {'lr':>9} {'batch':>7} {'seed':>4}")
         for r in runs:
-            from scalelaw.sweepspec import non_embedding_params
-
             print(
                 f"  {r['width']:6d} {r['depth']:5d} {non_embedding_params(r['width'], r['depth']):10,d} "
                 f"{r['tokens']:10,d} {r['lr']:9.3g} {r['batch_size']:7d} {r['seed']:4d}"
@@ -160,6 +159,39 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     )
     print(report.summary())
     return 1 if report.failed else 0
+
+
+def _parse_target(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise UsageError(f"--target {text!r}: use MODEL_SIZE,TOKENS, e.g. 7e9,1.4e12")
+    return parse_size(parts[0]), parse_size(parts[1])
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from scalelaw.report import write_report
+
+    runs = read_runs(args.runs, format=args.format)
+    law = get_law(args.law) if args.law else fit(runs, n_boot=args.n_boot)
+    if law.optima is None:
+        raise UsageError(f"--law {args.law}: a preset has no cell optima to draw; pass a fitted law")
+    targets = [_parse_target(t) for t in args.target or []]
+    path = write_report(runs, law, args.output, targets=targets, seq_len=args.seq_len)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from scalelaw.demo import run_demo
+
+    run_demo(
+        args.out,
+        size=args.size,
+        workers=args.workers,
+        target=_parse_target(args.target),
+        seq_len=args.seq_len,
+    )
+    return 0
 
 
 def _cmd_coordcheck(args: argparse.Namespace) -> int:
@@ -225,6 +257,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--array-parallelism", type=int, default=64)
     s.add_argument("--cluster", choices=["slurm", "local", "debug"], help="submitit cluster (tests: debug)")
     s.set_defaults(run=_cmd_sweep)
+
+    r = sub.add_parser("report", help="HTML report of a runs table and its fitted laws")
+    r.add_argument("runs", help="runs table (.csv, .parquet, or Step Law CSV with --format steplaw)")
+    r.add_argument("--format", choices=["csv", "parquet", "steplaw"], default=None)
+    r.add_argument("--law", help="a fitted law JSON (default: fit the runs)")
+    r.add_argument("--target", action="append", help="MODEL_SIZE,TOKENS to predict (repeatable)")
+    r.add_argument("--seq-len", type=int, default=2048)
+    r.add_argument("--n-boot", type=int, default=200)
+    r.add_argument("-o", "--output", default="report.html")
+    r.set_defaults(run=_cmd_report)
+
+    d = sub.add_parser("demo", help="small μP sweep -> fit -> predict -> report, on CPU")
+    d.add_argument("--out", default="runs/demo", help="results directory (reused when re-run)")
+    d.add_argument("--size", choices=["tiny", "small", "gpu"], default="small")
+    d.add_argument("--workers", type=int, help="local worker processes (GPUs: one per GPU)")
+    d.add_argument("--target", default="7e9,1.4e12", help="MODEL_SIZE,TOKENS to predict")
+    d.add_argument("--seq-len", type=int, default=4096)
+    d.set_defaults(run=_cmd_demo)
 
     c = sub.add_parser("coordcheck", help="coordinate check of a parametrization across widths")
     c.add_argument("--param", choices=["sp", "mup", "completep"], default="mup")

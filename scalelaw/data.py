@@ -153,7 +153,9 @@ def get_batch(tokens: np.ndarray, starts: np.ndarray, seq_len: int):
     import torch
 
     rows = np.stack([np.asarray(tokens[s : s + seq_len + 1], dtype=np.int64) for s in starts])
-    return torch.from_numpy(rows[:, :-1]), torch.from_numpy(rows[:, 1:])
+    return torch.from_numpy(np.ascontiguousarray(rows[:, :-1])), torch.from_numpy(
+        np.ascontiguousarray(rows[:, 1:])
+    )
 
 
 def validation_starts(n_tokens: int, seq_len: int, max_tokens: int) -> np.ndarray:

@@ -14,19 +14,14 @@ CompleteP changes relative to a standard GPT are exactly these, all marked "μP"
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalelaw import shapes
 from scalelaw.parametrization import Parametrization
-
-
-def _ffn_width(width: int) -> int:
-    """SwiGLU hidden size: 8/3 x width (same parameters as a 4x GELU MLP), multiple of 16."""
-    return 16 * math.ceil(8 * width / 3 / 16)
 
 
 @dataclass(frozen=True)
@@ -58,7 +53,7 @@ class ModelConfig:
             )
         if self.head_dim % 2:
             raise ValueError(f"ModelConfig.head_dim ({self.head_dim}) must be even for rotary embeddings")
-        object.__setattr__(self, "ffn_width", _ffn_width(self.width))
+        object.__setattr__(self, "ffn_width", shapes.ffn_width(self.width))
         self.rules  # noqa: B018 - validates the parametrization name and base shape
 
     @property
@@ -79,22 +74,12 @@ class ModelConfig:
 
     @property
     def non_embedding_params(self) -> int:
-        """N: parameters of the hidden matrices, depth x (4 w^2 + 3 w ffn).
-
-        Excludes the embedding, the readout and the norm gains (the Step Law and
-        Kaplan convention), so it is the ``params`` column of the runs table.
-        """
-        return self.depth * (4 * self.width**2 + 3 * self.width * self.ffn_width)
+        """N = depth x (4 w^2 + 3 w ffn): the runs-table ``params`` (see scalelaw.shapes)."""
+        return shapes.non_embedding_params(self.width, self.depth)
 
     def flops_per_token(self) -> float:
-        """Training FLOPs per token: 6N + 6 L T w (attention) + 6 w V (readout).
-
-        Forward + backward = 3 x forward; attention costs 2 L T w forward per token
-        (QK^T and AV, causal half; Kaplan et al. 2020, Table 1).
-        """
-        attention = 6 * self.depth * self.seq_len * self.width
-        readout = 6 * self.width * self.vocab_size
-        return 6.0 * self.non_embedding_params + attention + readout
+        """Training FLOPs per token: 6N + attention + readout (see scalelaw.shapes)."""
+        return shapes.flops_per_token(self.width, self.depth, self.seq_len, self.vocab_size)
 
 
 class RMSNorm(nn.Module):

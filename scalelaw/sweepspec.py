@@ -32,13 +32,13 @@ max_runs = 1000               # refuse bigger sweeps unless --yes
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scalelaw.parametrization import NAMES
 from scalelaw.runspec import SCHEDULES, RunSpec
+from scalelaw.shapes import flops_per_token, non_embedding_params
 
 try:
     import tomllib
@@ -135,17 +135,6 @@ class SweepSpec:
         }
 
 
-def non_embedding_params(width: int, depth: int) -> int:
-    """N of the proxy (same formula as ``ModelConfig.non_embedding_params``)."""
-    ffn = 16 * math.ceil(8 * width / 3 / 16)
-    return depth * (4 * width**2 + 3 * width * ffn)
-
-
-def flops_per_token(width: int, depth: int, seq_len: int, vocab: int = VOCAB) -> float:
-    """6N + 6 L T w (attention) + 6 w V (readout), as ``ModelConfig.flops_per_token``."""
-    return 6.0 * non_embedding_params(width, depth) + 6 * depth * seq_len * width + 6 * width * vocab
-
-
 @dataclass(frozen=True)
 class Cost:
     runs: int
@@ -164,7 +153,7 @@ def cost(runs: list[dict[str, Any]], device: str = "H100", mfu: float = 0.4) -> 
         raise SpecError(f"unknown device {device!r}; known: {sorted(DEVICE_FLOPS)}")
     if not 0 < mfu <= 1:
         raise SpecError(f"mfu must be in (0, 1], got {mfu!r}")
-    flops = sum(flops_per_token(r["width"], r["depth"], r["seq_len"]) * r["tokens"] for r in runs)
+    flops = sum(flops_per_token(r["width"], r["depth"], r["seq_len"], VOCAB) * r["tokens"] for r in runs)
     return Cost(len(runs), flops, device, mfu)
 
 

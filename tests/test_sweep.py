@@ -213,3 +213,18 @@ def test_refine_brackets_an_off_centre_lr_grid(tmp_path):
     refined = run_sweep(spec, tmp_path / "b", refine_rounds=6, log=lambda s: None)
     assert refined.refine_added >= 1 and refined.optima["lr_bracketed"].all()
     assert refined.table["lr"].max() > max(spec.lrs)
+
+
+def test_demo_runs_end_to_end_and_reuses_its_runs(tmp_path):
+    from scalelaw.demo import run_demo
+
+    lines: list[str] = []
+    path = run_demo(tmp_path / "demo", size="tiny", log=lines.append)
+    text = path.read_text()
+    assert "scalelaw demo (tiny)" in text and text.count("<img ") == 5
+    assert (tmp_path / "demo" / "law.json").is_file()
+    assert any("peak learning rate" in line for line in lines)
+    again: list[str] = []
+    run_demo(tmp_path / "demo", size="tiny", log=again.append)
+    store = RunStore(tmp_path / "demo")
+    assert sum(e["event"] == "start" for e in store.events()) == 36  # the rerun trained nothing

@@ -1,0 +1,371 @@
+"""Figures and the self-contained HTML report. The only module that imports matplotlib.
+
+Every figure function takes DataFrames (a runs table, the per-cell optima of
+:func:`scalelaw.optima.cell_optima`) and a law, and returns a matplotlib ``Figure``, so
+notebooks can use them directly. :func:`write_report` puts them, with the coefficient
+table, the predictions for the targets and every warning, into one HTML file whose
+images are embedded PNG data URIs (no network needed to view it).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from scalelaw.atomic import atomic_write_text
+from scalelaw.laws import HyperparameterLaw
+from scalelaw.optima import iter_cells
+from scalelaw.predict import Prediction, predict
+from scalelaw.runs import divergence_reason
+
+MAX_PANELS = 12
+
+
+def _colors(n: int):
+    return plt.cm.viridis(np.linspace(0.05, 0.9, max(n, 1)))
+
+
+def _grid(n: int, width: float = 3.2, height: float = 2.6) -> tuple[Figure, np.ndarray]:
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def lr_curves(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
+    """Loss against lr, one panel per token budget, one line per model size (its best
+    batch size at each lr): the μTransfer picture. Fitted optima are marked ×."""
+    usable = runs[divergence_reason(runs) == ""]
+    budgets = sorted(usable["tokens"].unique())[:MAX_PANELS]
+    fig, axes = _grid(len(budgets), 4.2, 3.2)
+    sizes = sorted(usable["params"].unique())
+    colors = dict(zip(sizes, _colors(len(sizes)), strict=True))
+    for ax, d in zip(axes, budgets, strict=False):
+        for n in sizes:
+            cell = usable[(usable["tokens"] == d) & (usable["params"] == n)]
+            if cell.empty:
+                continue
+            curve = cell.groupby("lr")["loss"].min()
+            width = f"w={int(cell['width'].iloc[0])}" if "width" in cell else f"N={n:.2g}"
+            ax.plot(curve.index, curve.values, "o-", ms=3, color=colors[n], label=f"{width} (N={n:.2g})")
+            opt = optima[(optima["tokens"] == d) & (optima["params"] == n)]
+            if len(opt) and np.isfinite(opt["lr_opt"].iloc[0]):
+                ax.plot(opt["lr_opt"], opt["loss_opt"], "x", ms=9, mew=2, color=colors[n])
+        ax.set_xscale("log")
+        ax.set_xlabel("peak learning rate")
+        ax.set_ylabel("loss (best batch size)")
+        ax.set_title(f"D = {d:.3g} tokens", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def landscapes(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
+    """Per cell: loss over the (lr, batch size) grid, with the fitted optimum and its
+    95% bootstrap interval (cross). At most 12 cells."""
+    usable = runs[divergence_reason(runs) == ""]
+    cells = list(iter_cells(usable))[:MAX_PANELS]
+    fig, axes = _grid(len(cells))
+    for ax, (key, cell) in zip(axes, cells, strict=False):
+        rel = cell["loss"] / cell["loss"].min() - 1
+        points = ax.scatter(
+            cell["lr"],
+            cell["batch_size"],
+            c=np.minimum(rel, 0.05) * 100,
+            cmap="magma_r",
+            s=40,
+            vmin=0,
+            vmax=5,
+        )
+        opt = optima[(optima["params"] == key["params"]) & (optima["tokens"] == key["tokens"])]
+        if len(opt) and np.isfinite(opt["lr_opt"].iloc[0]):
+            o = opt.iloc[0]
+            ax.errorbar(
+                o["lr_opt"],
+                o["batch_size_opt"],
+                xerr=[[o["lr_opt"] - o["lr_opt_lo"]], [o["lr_opt_hi"] - o["lr_opt"]]],
+                yerr=[
+                    [o["batch_size_opt"] - o["batch_size_opt_lo"]],
+                    [o["batch_size_opt_hi"] - o["batch_size_opt"]],
+                ],
+                fmt="*",
+                color="tab:cyan",
+                ms=12,
+                mec="k",
+                capsize=3,
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"N={key['params']:.3g}, D={key['tokens']:.3g}", fontsize=9)
+        ax.set_xlabel("lr")
+        ax.set_ylabel("batch (tokens)")
+    fig.colorbar(points, ax=list(axes)[: len(cells)], label="loss above cell best (%)", shrink=0.8)
+    return fig
+
+
+def _mark_target(ax, x: float, value: float, interval, label: str) -> None:
+    """A target: red star, its interval as an error bar, its value written beside it."""
+    yerr = None if interval is None else [[value - interval[0]], [interval[1] - value]]
+    ax.errorbar(x, value, yerr=yerr, fmt="*", color="crimson", ms=13, capsize=4, mec="k")
+    ax.annotate(label, (x, value), textcoords="offset points", xytext=(6, 6), fontsize=8, color="crimson")
+
+
+def _targets_frame(law: HyperparameterLaw, targets: Sequence[Prediction]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "N": p.model_size,
+                "D": p.tokens,
+                "lr": p.lr,
+                "batch_size": p.batch_size,
+                "loss": p.loss,
+                "lr_int": p.lr_interval,
+                "b_int": p.batch_size_interval,
+                "loss_int": p.loss_interval,
+            }
+            for p in targets
+        ]
+    )
+
+
+def hyperparameter_laws(
+    optima: pd.DataFrame, law: HyperparameterLaw, targets: Sequence[Prediction] = ()
+) -> Figure:
+    """lr* and B* against N (one line per D) and against D (one line per N): cell optima
+    with 95% error bars, the fitted law with its 80% band, extrapolated to each target
+    (stars, with the predicted interval)."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    tf = _targets_frame(law, targets)
+    for row, (quantity, part, col, ylabel) in enumerate(
+        (
+            ("lr", law.lr, "lr_opt", "optimal peak lr"),
+            ("batch", law.batch_size, "batch_size_opt", "optimal batch (tokens)"),
+        )
+    ):
+        for c, (xcol, other, xlabel) in enumerate(
+            (("params", "tokens", "N (non-embedding params)"), ("tokens", "params", "D (tokens)"))
+        ):
+            ax = axes[row, c]
+            groups = sorted(optima[other].unique())
+            colors = _colors(len(groups))
+            x_all = list(optima[xcol]) + (list(tf["N" if xcol == "params" else "D"]) if len(tf) else [])
+            xs = np.geomspace(min(x_all) / 1.5, max(x_all) * 1.5, 60)
+            for g, color in zip(groups, colors, strict=True):
+                sub = optima[optima[other] == g]
+                lo, hi = sub[f"{col}_lo"], sub[f"{col}_hi"]
+                ax.errorbar(
+                    sub[xcol],
+                    sub[col],
+                    yerr=[sub[col] - lo, hi - sub[col]],
+                    fmt="o",
+                    color=color,
+                    capsize=2,
+                    label=f"{'D' if other == 'tokens' else 'N'}={g:.2g}",
+                )
+                n, d = (xs, g) if xcol == "params" else (g, xs)
+                ax.plot(xs, part(n, d), "-", color=color, lw=1)
+                band = part.interval(n, d, 0.8, kind="mean")
+                if band is not None:
+                    ax.fill_between(xs, band[0], band[1], color=color, alpha=0.15)
+            for t in tf.itertuples():
+                value, interval = (t.lr, t.lr_int) if quantity == "lr" else (t.batch_size, t.b_int)
+                _mark_target(ax, t.N if xcol == "params" else t.D, value, interval, f"{value:.3g}")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.legend(fontsize=7)
+    fig.suptitle(f"{law.lr.formula()}    {law.batch_size.formula()}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def loss_law(optima: pd.DataFrame, law: HyperparameterLaw, targets: Sequence[Prediction] = ()) -> Figure:
+    """Cell optimal losses against N, one line per D, with the fitted loss law, its 80%
+    band, and the targets' predicted losses."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    if law.loss is None:
+        ax.text(0.5, 0.5, "no loss law was fitted", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    tf = _targets_frame(law, targets)
+    budgets = sorted(optima["tokens"].unique())
+    x_all = list(optima["params"]) + (list(tf["N"]) if len(tf) else [])
+    xs = np.geomspace(min(x_all) / 1.5, max(x_all) * 1.5, 60)
+    for d, color in zip(budgets, _colors(len(budgets)), strict=True):
+        sub = optima[optima["tokens"] == d]
+        ax.plot(sub["params"], sub["loss_opt"], "o", color=color, label=f"D={d:.2g}")
+        ax.plot(xs, law.loss.predict(xs, d), "-", color=color, lw=1)
+        band = law.loss.interval(xs, np.full_like(xs, d), 0.8, kind="mean")
+        if band is not None:
+            ax.fill_between(xs, band[0], band[1], color=color, alpha=0.15)
+    for t in tf.itertuples():
+        if t.loss is not None:
+            _mark_target(ax, t.N, t.loss, t.loss_int, f"{t.loss:.3f} (D={t.D:.2g})")
+    ax.set_xscale("log")
+    ax.set_xlabel("N (non-embedding params)")
+    ax.set_ylabel("optimal loss")
+    ax.set_title(law.loss.formula(), fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def residuals(optima: pd.DataFrame, law: HyperparameterLaw) -> Figure:
+    """Residuals of every law at the cell optima: log(observed / law) against N."""
+    parts = [("lr*", "lr_opt", law.lr), ("B*", "batch_size_opt", law.batch_size)]
+    if law.loss is not None:
+        parts.append(("loss", "loss_opt", law.loss.predict))
+    fig, axes = plt.subplots(1, len(parts), figsize=(4 * len(parts), 3.2), squeeze=False)
+    for ax, (name, col, fn) in zip(axes[0], parts, strict=True):
+        resid = np.log(
+            optima[col].to_numpy(float)
+            / fn(optima["params"].to_numpy(float), optima["tokens"].to_numpy(float))
+        )
+        ax.scatter(optima["params"], resid, c=np.log(optima["tokens"]), cmap="viridis")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("N")
+        ax.set_ylabel(f"log({name} / law)")
+        ax.set_title(f"{name} residuals (rms {np.sqrt(np.mean(resid**2)):.3g})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _img(fig: Figure, alt: str) -> str:
+    data = base64.b64encode(figure_png(fig)).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(frame: pd.DataFrame, fmt: str = "{:.4g}") -> str:
+    return frame.to_html(index=False, float_format=lambda v: fmt.format(v), border=0, classes="t")
+
+
+def _interval(iv, fmt: str) -> str:
+    return "n/a" if iv is None else f"[{iv[0]:{fmt}}, {iv[1]:{fmt}}]"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+img{max-width:100%;height:auto}table.t{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}
+table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
+.warn{background:#fff3cd;border-left:4px solid #e0a800;padding:0.4em 0.8em;margin:0.3em 0}
+.pred{font-size:1.05em}code{background:#f4f4f4;padding:1px 4px}"""
+
+
+def render_report(
+    runs: pd.DataFrame,
+    law: HyperparameterLaw,
+    targets: Sequence[tuple[float, float]] = (),
+    seq_len: int = 2048,
+    title: str = "scalelaw report",
+) -> str:
+    """The report as one HTML string."""
+    optima = law.optima
+    if optima is None:
+        raise ValueError("the law has no per-cell optima (a preset?): fit it to the runs first")
+    preds = [predict(n, d, law=law, seq_len=seq_len) for n, d in targets]
+    warnings = list(law.notes)
+    reason = divergence_reason(runs)
+    if (reason != "").any():
+        warnings.append(
+            f"{int((reason != '').sum())} diverged run(s) are shown in no figure and left out of fits"
+        )
+    for p in preds:
+        warnings += [f"target N={p.model_size:.3g}, D={p.tokens:.3g}: {w}" for w in p.warnings]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+        f"<p>{len(runs)} runs in {len(optima)} cells; law <b>{html.escape(law.name)}</b> "
+        f"({html.escape(law.method)}).</p>",
+    ]
+    if preds:
+        parts.append("<h2>Predictions</h2>")
+        rows = []
+        for p in preds:
+            rows.append(
+                {
+                    "N (params)": f"{p.model_size:.3g}",
+                    "D (tokens)": f"{p.tokens:.3g}",
+                    "lr": f"{p.lr:.3g}",
+                    f"lr {p.confidence:.0%} interval": _interval(p.lr_interval, ".3g"),
+                    "batch (tokens)": f"{p.batch_size:.3g}",
+                    "batch interval": _interval(p.batch_size_interval, ".3g"),
+                    f"batch (seqs of {p.seq_len})": p.batch_size_seqs,
+                    "loss": "n/a" if p.loss is None else f"{p.loss:.4f}",
+                    "loss interval": _interval(p.loss_interval, ".4f"),
+                    "outside fit range": f"N x{p.extrapolation.get('N', float('nan')):.3g}, "
+                    f"D x{p.extrapolation.get('D', float('nan')):.3g}",
+                }
+            )
+        parts.append(
+            f"<div class='pred'>{pd.DataFrame(rows).to_html(index=False, border=0, classes='t')}</div>"
+        )
+    parts.append("<h2>Warnings</h2>")
+    parts += [f"<div class='warn'>{html.escape(w)}</div>" for w in warnings] or ["<p>none</p>"]
+    parts += [
+        "<h2>Fitted laws</h2>",
+        f"<pre>{html.escape(law.summary())}</pre>",
+        _table(law.coefficients()),
+        "<h2>Optimal lr and batch size</h2>",
+        _img(hyperparameter_laws(optima, law, preds), "hyperparameter laws"),
+        "<h2>Loss against learning rate</h2>",
+        _img(lr_curves(runs, optima), "loss against lr"),
+        "<h2>Loss landscapes</h2>",
+        _img(landscapes(runs, optima), "loss landscapes"),
+        "<h2>Loss law</h2>",
+        _img(loss_law(optima, law, preds), "loss law"),
+        "<h2>Residuals</h2>",
+        _img(residuals(optima, law), "residuals"),
+        "<h2>Cell optima</h2>",
+        _table(
+            optima[
+                [
+                    "params",
+                    "tokens",
+                    "n_runs",
+                    "n_diverged",
+                    "lr_opt",
+                    "lr_opt_lo",
+                    "lr_opt_hi",
+                    "batch_size_opt",
+                    "loss_opt",
+                    "bracketed",
+                ]
+            ]
+        ),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(
+    runs: pd.DataFrame,
+    law: HyperparameterLaw,
+    path: str | os.PathLike,
+    targets: Sequence[tuple[float, float]] = (),
+    seq_len: int = 2048,
+    title: str = "scalelaw report",
+) -> Path:
+    """Render the report and write it atomically to ``path``."""
+    return atomic_write_text(Path(path), render_report(runs, law, targets, seq_len, title))
