@@ -17,13 +17,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from scalelaw.atomic import atomic_write_text
 from scalelaw.laws import HyperparameterLaw
@@ -41,7 +39,9 @@ def _colors(n: int):
 def _grid(n: int, width: float = 3.2, height: float = 2.6) -> tuple[Figure, np.ndarray]:
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout="constrained"
+    )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()
@@ -71,7 +71,6 @@ def lr_curves(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
         ax.set_ylabel("loss (best batch size)")
         ax.set_title(f"D = {d:.3g} tokens", fontsize=10)
         ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
@@ -111,9 +110,12 @@ def landscapes(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(NullFormatter())
+        ax.tick_params(labelsize=7)
         ax.set_title(f"N={key['params']:.3g}, D={key['tokens']:.3g}", fontsize=9)
-        ax.set_xlabel("lr")
-        ax.set_ylabel("batch (tokens)")
+        ax.set_xlabel("lr", fontsize=8)
+        ax.set_ylabel("batch (tokens)", fontsize=8)
     fig.colorbar(points, ax=list(axes)[: len(cells)], label="loss above cell best (%)", shrink=0.8)
     return fig
 

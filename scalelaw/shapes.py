@@ -1,4 +1,4 @@
-"""Sizes of the proxy model from its shape, without torch (sweeps plan with these).
+"""Sizes and costs of the proxy model from its shape, without torch (sweeps plan with these).
 
 N = non-embedding parameters = depth x (4 w^2 + 3 w ffn): the attention and SwiGLU
 matrices, excluding embedding, readout and norm gains (the Step Law / Kaplan convention).
@@ -7,6 +7,10 @@ matrices, excluding embedding, readout and norm gains (the Step Law / Kaplan con
 from __future__ import annotations
 
 import math
+
+# Peak dense bf16 tensor FLOP/s per device (vendor datasheets), for MFU and cost
+# estimates; "cpu" is a rough figure for a 2-core laptop.
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "cpu": 1e11}
 
 
 def ffn_width(width: int) -> int:

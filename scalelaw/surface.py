@@ -180,6 +180,24 @@ def _check_convex(k: np.ndarray) -> None:
         )
 
 
+OUTSIDE = np.log(4.0)  # how far (log) a fitted optimum may sit beyond a cell's swept runs
+
+
+def _check_inside(data: SurfaceData, problem: _Problem, p: np.ndarray) -> None:
+    """Refuse a fit whose optima run off the swept grids (unbracketed cells)."""
+    u, v = problem.uv(p)  # distance of each run from its cell's fitted optimum
+    for name, dist in (("lr", u), ("batch size", v)):
+        for c in range(data.n_cells):
+            d = dist[data.cell == c]
+            if d.max() < -OUTSIDE or d.min() > OUTSIDE:
+                raise FitError(
+                    f"the fitted optimal {name} of cell N={np.exp(data.logn[c]):.3g}, "
+                    f"D={np.exp(data.logd[c]):.3g} lies more than 4x outside the runs near its "
+                    f"optimum: the {name} optima are not bracketed; extend the grids "
+                    "(scalelaw sweep --refine) or use method='optima'"
+                )
+
+
 def fit_surface(
     data: SurfaceData,
     lr_terms: tuple[str, ...] = ("N", "D"),
@@ -216,6 +234,7 @@ def fit_surface(
     p = _solve(problem, problem.start())
     mu, pl, pb, k = problem.split(p)
     _check_convex(k)
+    _check_inside(data, problem, p)
     fit = SurfaceFit(
         _canonical(pl, lr_terms, center),
         _canonical(pb, batch_terms, center),

@@ -38,15 +38,13 @@ from typing import Any
 
 from scalelaw.parametrization import NAMES
 from scalelaw.runspec import SCHEDULES, RunSpec
-from scalelaw.shapes import flops_per_token, non_embedding_params
+from scalelaw.shapes import PEAK_FLOPS, flops_per_token, non_embedding_params
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-# bf16 dense peak FLOP/s (vendor datasheets); "cpu" is a rough 2-core laptop figure.
-DEVICE_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "cpu": 1e11}
 VOCAB = 256  # the embedded corpus' byte tokenizer
 
 
@@ -144,13 +142,13 @@ class Cost:
 
     @property
     def device_hours(self) -> float:
-        return self.flops / (DEVICE_FLOPS[self.device] * self.mfu) / 3600
+        return self.flops / (PEAK_FLOPS[self.device] * self.mfu) / 3600
 
 
 def cost(runs: list[dict[str, Any]], device: str = "H100", mfu: float = 0.4) -> Cost:
     """Total training FLOPs of the runs and device-hours on ``device`` at ``mfu``."""
-    if device not in DEVICE_FLOPS:
-        raise SpecError(f"unknown device {device!r}; known: {sorted(DEVICE_FLOPS)}")
+    if device not in PEAK_FLOPS:
+        raise SpecError(f"unknown device {device!r}; known: {sorted(PEAK_FLOPS)}")
     if not 0 < mfu <= 1:
         raise SpecError(f"mfu must be in (0, 1], got {mfu!r}")
     flops = sum(flops_per_token(r["width"], r["depth"], r["seq_len"], VOCAB) * r["tokens"] for r in runs)

@@ -24,11 +24,10 @@ import torch
 from scalelaw.data import batch_indices, get_batch, load_dataset, validation_starts
 from scalelaw.model import GPT
 from scalelaw.runspec import RunSpec
+from scalelaw.shapes import PEAK_FLOPS
 
 DIVERGENCE_FACTOR = 1.5  # a training loss 50% above the first step's has blown up
 EMA = 0.9  # smoothing of the reported training loss
-# Peak bf16 dense tensor FLOP/s per device, for MFU (vendor datasheets).
-PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def _peak_flops(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
     gpu = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_FLOPS.items() if k in gpu), None)
+    return next((v for k, v in PEAK_FLOPS.items() if k != "cpu" and k in gpu), None)
 
 
 @torch.no_grad()

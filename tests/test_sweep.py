@@ -164,6 +164,7 @@ def test_sweep_completes_skips_finished_and_redoes_truncated_results(tmp_path):
     assert starts.count(victim) == 2 and len(starts) == 9
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_loses_nothing_and_runs_nothing_twice(tmp_path):
     spec = spec_file(tmp_path, SPEC.replace("budgets = [4096]", "budgets = [16384]"))
     out = tmp_path / "out"
@@ -201,6 +202,7 @@ def test_submitit_path_runs_through_its_debug_executor(tmp_path):
     assert (tmp_path / "out" / "submitit").is_dir()
 
 
+@pytest.mark.slow
 def test_refine_brackets_an_off_centre_lr_grid(tmp_path):
     # Grid far below the optimum (~6e-3 for these shapes): the best run sits on the top edge.
     text = SPEC.replace("widths = [32, 64]", "widths = [32]").replace("center = 8e-3", "center = 7e-4")
@@ -215,6 +217,7 @@ def test_refine_brackets_an_off_centre_lr_grid(tmp_path):
     assert refined.table["lr"].max() > max(spec.lrs)
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_and_reuses_its_runs(tmp_path):
     from scalelaw.demo import run_demo
 
