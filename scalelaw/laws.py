@@ -46,6 +46,16 @@ def _z(confidence: float) -> float:
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
+MAX_LOG = 700.0  # exp() of more overflows float64; such an interval is "unbounded" anyway
+
+
+def _log_interval(center: np.ndarray, half: np.ndarray) -> tuple[Any, Any]:
+    """exp(center -+ half), clipped to the float range instead of overflowing."""
+    low = np.exp(np.clip(center - half, -MAX_LOG, MAX_LOG))
+    high = np.exp(np.clip(center + half, -MAX_LOG, MAX_LOG))
+    return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)
+
+
 def _log_features(terms: tuple[str, ...], model_size: Any, tokens: Any) -> np.ndarray:
     """Design rows [1, log N?, log D?] with shape (*broadcast shape, 1 + len(terms))."""
     n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
@@ -111,8 +121,7 @@ class PowerLaw:
             raise ValueError(f"kind must be 'prediction' or 'mean', got {kind!r}")
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self(model_size, tokens)))
-        low, high = np.exp(center - _z(confidence) * sd), np.exp(center + _z(confidence) * sd)
-        return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)
+        return _log_interval(center, _z(confidence) * sd)
 
     def formula(self) -> str:
         body = " * ".join(f"{t}^{self.exponents[t]:+.3f}" for t in self.terms)
@@ -191,8 +200,7 @@ class LossLaw:
         spread = logs.std(axis=-1, ddof=1)
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self.predict(n, d)))
-        low, high = np.exp(center - _z(confidence) * sd), np.exp(center + _z(confidence) * sd)
-        return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)
+        return _log_interval(center, _z(confidence) * sd)
 
     def formula(self) -> str:
         return f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f} + {self.B:.4g} / D^{self.beta:.3f}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from scalelaw.laws import HyperparameterLaw, PowerLaw, load_law
 
 EXTRAPOLATION_WARN = 10.0  # warn when N or D lies more than 10x outside the fitted range
+UNDETERMINED_SPAN = 100.0  # warn when an interval spans more than 100x
 DEFAULT_LAW = "default"
 
 
@@ -160,6 +161,13 @@ def predict(
         warnings.append(
             f"the law {law.name!r} does not record the range it was fitted on: extrapolation distance unknown"
         )
+    for name, interval in (("lr", intervals[0]), ("batch size", intervals[1])):
+        if interval is not None and interval[1] / interval[0] > UNDETERMINED_SPAN:
+            warnings.append(
+                f"the {name} is not determined at this target: its {confidence:.0%} interval spans "
+                f"{interval[1] / interval[0]:.3g}x; sweep proxies closer to the target before "
+                "trusting it"
+            )
     if intervals[0] is None:
         warnings.append(f"the law {law.name!r} publishes no uncertainty: no intervals")
     if law.loss is None:
