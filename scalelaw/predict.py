@@ -162,11 +162,12 @@ def predict(
             f"the law {law.name!r} does not record the range it was fitted on: extrapolation distance unknown"
         )
     for name, interval in (("lr", intervals[0]), ("batch size", intervals[1])):
-        if interval is not None and interval[1] / interval[0] > UNDETERMINED_SPAN:
+        span = math.inf if interval is None or interval[0] <= 0 else interval[1] / interval[0]
+        if interval is not None and span > UNDETERMINED_SPAN:
+            spans = "more than 1e300x" if not math.isfinite(span) or span > 1e300 else f"{span:.3g}x"
             warnings.append(
                 f"the {name} is not determined at this target: its {confidence:.0%} interval spans "
-                f"{interval[1] / interval[0]:.3g}x; sweep proxies closer to the target before "
-                "trusting it"
+                f"{spans}; sweep proxies closer to the target before trusting it"
             )
     if intervals[0] is None:
         warnings.append(f"the law {law.name!r} publishes no uncertainty: no intervals")

@@ -64,3 +64,17 @@ def test_prediction_round_trips_to_json_dict(synthetic_law):
     d = synthetic_law.predict(1e9, 1e11).to_dict()
     assert d["batch_size_tokens"] > 0 and d["lr_interval"][0] < d["lr"] < d["lr_interval"][1]
     assert set(d) >= {"lr", "batch_size_seqs", "loss", "law", "warnings", "extrapolation"}
+
+
+def test_an_undetermined_law_says_so(synthetic_law):
+    import dataclasses
+
+    import numpy as np
+
+    wild = dataclasses.replace(synthetic_law.lr, draws=np.asarray(synthetic_law.lr.draws) * [1, 50, 50])
+    law = dataclasses.replace(synthetic_law, lr=wild)
+    far = scalelaw.predict(7e9, 1.4e12, law=law)
+    assert any(w.startswith("the lr is not determined at this target") for w in far.warnings)
+    assert np.isfinite(far.lr_interval).all()  # clipped, not overflowing
+    near = scalelaw.predict(1e8, 6e9, law=synthetic_law)
+    assert not any("not determined" in w for w in near.warnings)
