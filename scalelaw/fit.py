@@ -45,7 +45,11 @@ def _features(table: pd.DataFrame, terms: tuple[str, ...]) -> np.ndarray:
 
 
 def _resid_sd(optima: pd.DataFrame, column: str, terms: tuple[str, ...], params: np.ndarray) -> float:
-    """Scatter (log space) of the cells' own optima around the law, dof-corrected."""
+    """Scatter (log space, dof-corrected) of each cell's best run around the law.
+
+    The best run, not the fitted optimum, so the prediction interval says where the best
+    run of a new sweep at the target will land (grid quantization and noise included).
+    """
     resid = np.log(optima[column].to_numpy(float)) - _features(optima, terms) @ params
     dof = len(resid) - len(params)
     return float(np.sqrt(np.sum(resid**2) / dof)) if dof > 0 else 0.0
@@ -114,19 +118,21 @@ def fit(
         lr_params, lr_se, lr_draws = _ols_law(optima, "lr_opt", lr_terms, n_boot, rng)
         b_params, b_se, b_draws = _ols_law(optima, "batch_size_opt", batch_terms, n_boot, rng)
 
-    def power_law(quantity, unit, terms, params, se, draws, column):
+    def power_law(quantity, unit, terms, params, se, draws, best_column):
         return PowerLaw(
             quantity,
             unit,
             float(params[0]),
             {t: float(v) for t, v in zip(terms, params[1:], strict=True)},
-            resid_sd=_resid_sd(optima, column.replace("_opt", "_best"), terms, params),
+            resid_sd=_resid_sd(optima, best_column, terms, params),
             draws=draws if len(draws) else None,
             se=None if se is None else tuple(float(s) for s in se),
         )
 
-    lr_law = power_law("lr", "peak learning rate", lr_terms, lr_params, lr_se, lr_draws, "lr_opt")
-    b_law = power_law("batch_size", "tokens per step", batch_terms, b_params, b_se, b_draws, "batch_size_opt")
+    lr_law = power_law("lr", "peak learning rate", lr_terms, lr_params, lr_se, lr_draws, "lr_best")
+    b_law = power_law(
+        "batch_size", "tokens per step", batch_terms, b_params, b_se, b_draws, "batch_size_best"
+    )
 
     loss: LossLaw | None = None
     if loss_law:

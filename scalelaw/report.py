@@ -127,7 +127,7 @@ def _mark_target(ax, x: float, value: float, interval, label: str) -> None:
     ax.annotate(label, (x, value), textcoords="offset points", xytext=(6, 6), fontsize=8, color="crimson")
 
 
-def _targets_frame(law: HyperparameterLaw, targets: Sequence[Prediction]) -> pd.DataFrame:
+def _targets_frame(targets: Sequence[Prediction]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
@@ -152,7 +152,7 @@ def hyperparameter_laws(
     with 95% error bars, the fitted law with its 80% band, extrapolated to each target
     (stars, with the predicted interval)."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
-    tf = _targets_frame(law, targets)
+    tf = _targets_frame(targets)
     for row, (quantity, part, col, ylabel) in enumerate(
         (
             ("lr", law.lr, "lr_opt", "optimal peak lr"),
@@ -204,7 +204,7 @@ def loss_law(optima: pd.DataFrame, law: HyperparameterLaw, targets: Sequence[Pre
     if law.loss is None:
         ax.text(0.5, 0.5, "no loss law was fitted", ha="center", va="center", transform=ax.transAxes)
         return fig
-    tf = _targets_frame(law, targets)
+    tf = _targets_frame(targets)
     budgets = sorted(optima["tokens"].unique())
     x_all = list(optima["params"]) + (list(tf["N"]) if len(tf) else [])
     xs = np.geomspace(min(x_all) / 1.5, max(x_all) * 1.5, 60)

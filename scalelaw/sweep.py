@@ -156,19 +156,19 @@ def run_sweep(
     """Run (or resume) a sweep into ``root`` and assemble its runs table."""
     store = RunStore(root)
     runs = spec.run_kwargs()
+    ids = [run_id(r) for r in runs]
     report = SweepReport(Path(root), planned=len(runs))
     execute(store, runs, report, backend, workers, slurm)
     for round_ in range(1, refine_rounds + 1):
-        table = store.table([run_id(r) for r in runs])
-        extra = [r for r in refinement(spec, table) if run_id(r) not in {run_id(x) for x in runs}]
+        known = set(ids)
+        extra = [r for r in refinement(spec, store.table(ids)) if run_id(r) not in known]
         if not extra:
             break
         log(f"refine round {round_}: {len(extra)} new runs beyond the edges of unbracketed cells")
-        runs += extra
+        ids += [run_id(r) for r in extra]
         report.refine_added += len(extra)
         report.planned += len(extra)
         execute(store, extra, report, backend, workers, slurm, desc=f"refine {round_}")
-    ids = [run_id(r) for r in runs]
     if store.assemble(ids) is not None:
         report.table = store.table(ids)
         report.optima = cell_optima(validate_runs(report.table, min_lrs=1), n_boot=0)
