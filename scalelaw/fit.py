@@ -15,6 +15,8 @@ surface fit's mean regret is about half the two-stage fit's; see
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
@@ -26,6 +28,23 @@ from scalelaw.runs import usable_runs, validate_runs
 from scalelaw.surface import FitError, fit_surface, surface_data
 
 METHODS = ("surface", "optima")
+
+
+def _varying_terms(optima: pd.DataFrame) -> tuple[tuple[str, ...], str | None]:
+    """The default law terms: N and D where the cells span more than one value of each.
+
+    Returns the terms and a note naming what was left out (None if nothing was).
+    """
+    column = {"N": "params", "D": "tokens"}
+    terms = tuple(t for t in TERMS if optima[column[t]].nunique() > 1)
+    fixed = [t for t in TERMS if t not in terms]
+    if not fixed:
+        return terms, None
+    what = " and ".join(f"{t} = {optima[column[t]].iloc[0]:.4g}" for t in fixed)
+    return terms, (
+        f"every cell has {what}: the lr and batch-size laws are fitted in "
+        f"{', '.join(terms)} only and cannot say how the optima move with {', '.join(fixed)}"
+    )
 
 
 def _check_terms(terms: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -76,8 +95,8 @@ def _ols_law(
 def fit(
     runs: pd.DataFrame,
     method: str = "surface",
-    lr_terms: tuple[str, ...] = ("N", "D"),
-    batch_terms: tuple[str, ...] = ("N", "D"),
+    lr_terms: tuple[str, ...] | None = None,
+    batch_terms: tuple[str, ...] | None = None,
     window: float = WINDOW,
     min_points: int = MIN_POINTS,
     n_boot: int = 200,
@@ -88,16 +107,14 @@ def fit(
     """Fit optimal-lr, optimal-batch-size and loss laws to a runs table.
 
     ``runs``: runs-table DataFrame (see design.md). ``lr_terms`` / ``batch_terms``:
-    which of N, D each power law depends on. ``window``: runs within this relative
+    which of N, D each power law depends on (default: each of N and D that varies
+    across the table's cells; a table with one token budget gives laws in N only, with a
+    note). ``window``: runs within this relative
     distance of each cell's best loss shape the fit. ``n_boot``: bootstrap replicates
     for intervals (0 disables them). Diverged runs are left out with a note.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    lr_terms, batch_terms = (
-        _check_terms(lr_terms, "lr_terms"),
-        _check_terms(batch_terms, "batch_terms"),
-    )
     runs = validate_runs(runs)
     usable, note = usable_runs(runs)
     notes = [note] if note else []
@@ -106,6 +123,15 @@ def fit(
     optima = optima[optima["n_used"] > 0].reset_index(drop=True)
     if len(optima) < 2:
         raise FitError(f"only {len(optima)} cell(s) with usable runs: a law needs several (N, D) cells")
+    if lr_terms is None or batch_terms is None:
+        varying, note = _varying_terms(optima)
+        lr_terms = varying if lr_terms is None else lr_terms
+        batch_terms = varying if batch_terms is None else batch_terms
+        notes += [note] if note else []
+    lr_terms, batch_terms = (
+        _check_terms(lr_terms, "lr_terms"),
+        _check_terms(batch_terms, "batch_terms"),
+    )
     rng = np.random.default_rng(seed)
 
     if method == "surface":
@@ -158,3 +184,19 @@ def fit(
         settings={"window": window, "min_points": min_points, "n_boot": n_boot, "seed": seed},
         optima=optima,
     )
+
+
+def fit_or_two_stage(runs: pd.DataFrame, **kwargs) -> HyperparameterLaw:
+    """:func:`fit` with the joint surface, or the two-stage fit where the surface is refused.
+
+    For reports and the demo, which should show what a table holds even when its optima
+    are not bracketed well enough for the surface fit; the refusal is kept in the law's
+    notes, so it shows as a warning.
+    """
+    try:
+        return fit(runs, method="surface", **kwargs)
+    except FitError as err:
+        law = fit(runs, method="optima", **kwargs)
+        return dataclasses.replace(
+            law, notes=(f"joint surface fit refused ({err}); two-stage fit", *law.notes)
+        )

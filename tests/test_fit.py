@@ -38,6 +38,15 @@ def test_selectable_terms_follow_step_law_form(synthetic_runs):
         scalelaw.fit(synthetic_runs, lr_terms=("C",))
 
 
+def test_one_token_budget_gives_laws_in_n_only_with_a_note(synthetic_runs):
+    budget = synthetic_runs["tokens"].min()
+    law = scalelaw.fit(synthetic_runs[synthetic_runs["tokens"] == budget], n_boot=0, loss_law=False)
+    assert set(law.lr.exponents) == set(law.batch_size.exponents) == {"N"}
+    assert law.lr.exponents["N"] == pytest.approx(synthetic.LR_EXP_N, abs=EXPONENT_TOL)
+    assert law.lr(1e8, budget) == pytest.approx(synthetic.true_lr(1e8, budget), rel=0.1)
+    assert any("every cell has D = 2e+09" in note and "N only" in note for note in law.notes)
+
+
 def test_confidence_intervals_cover_the_truth(synthetic_law):
     ci = synthetic_law.conf_int(alpha=0.05)
     for (law, term), truth in {
@@ -117,7 +126,8 @@ def test_bad_law_files_get_clear_errors(tmp_path):
 def test_too_few_cells_or_unswept_batch_size_is_explained(synthetic_runs):
     one_size = synthetic_runs[synthetic_runs["params"] == synthetic_runs["params"].min()]
     with pytest.raises(FitError, match="every cell has the same N"):
-        scalelaw.fit(one_size, n_boot=0, loss_law=False)
+        scalelaw.fit(one_size, lr_terms=("N", "D"), n_boot=0, loss_law=False)
+    assert set(scalelaw.fit(one_size, n_boot=0, loss_law=False).lr.exponents) == {"D"}
     median = synthetic_runs.groupby(["params", "tokens"])["batch_size"].transform("median")
     one_batch = synthetic_runs[synthetic_runs["batch_size"] == median]
     with pytest.raises(FitError, match="sweep the batch size"):
