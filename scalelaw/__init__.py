@@ -5,12 +5,13 @@ small μP proxy runs.
     runs = scalelaw.read_runs("runs.parquet")          # runs table (design.md schema)
     law = scalelaw.fit(runs)                            # lr*(N, D), B*(N, D), L(N, D)
     print(law.summary())
+    print(scalelaw.fit_transfer(runs).summary())       # μTransfer: lr* at fixed batch vs N
     p = scalelaw.predict(model_size=7e9, tokens=1.4e12, law=law, seq_len=4096)
 
 Importing scalelaw, fitting and predicting never import torch or matplotlib.
 """
 
-from scalelaw.fit import fit
+from scalelaw.fit import fit, fit_or_two_stage
 from scalelaw.laws import HyperparameterLaw, LawFileError, LossLaw, PowerLaw, load_law
 from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import cell_optima
@@ -24,6 +25,7 @@ from scalelaw.runs import (
     write_runs,
 )
 from scalelaw.surface import FitError
+from scalelaw.transfer import TransferFit, fit_transfer, lr_optima_by_batch
 
 __version__ = "0.1.0"
 
@@ -36,12 +38,16 @@ __all__ = [
     "PowerLaw",
     "Prediction",
     "RunsTableError",
+    "TransferFit",
     "cell_optima",
     "fit",
     "fit_loss_law",
+    "fit_or_two_stage",
+    "fit_transfer",
     "get_law",
     "import_steplaw",
     "load_law",
+    "lr_optima_by_batch",
     "predict",
     "read_runs",
     "usable_runs",

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scalelaw.fit import fit
+from scalelaw.fit import fit_or_two_stage
 from scalelaw.predict import predict
 from scalelaw.runs import read_runs
-from scalelaw.surface import FitError
 from scalelaw.sweepspec import cost, parse_spec
 
 _COMMON = """
@@ -107,11 +106,9 @@ def run_demo(
     if report.failed:
         log(f"  {len(report.failed)} run(s) failed: {report.failed[0][1]}")
     table = read_runs(out / "runs.parquet")
-    try:
-        law = fit(table, name=f"demo ({size}) μP proxies")
-    except FitError as err:
-        log(f"  surface fit failed ({err}); using the two-stage fit")
-        law = fit(table, method="optima", name=f"demo ({size}) μP proxies")
+    law = fit_or_two_stage(table, name=f"demo ({size}) μP proxies")
+    if law.method != "surface":
+        log(f"  {law.notes[0]}")
     law.to_json(out / "law.json")
     prediction = predict(*target, law=law, seq_len=seq_len)
     path = write_report(

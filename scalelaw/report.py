@@ -28,6 +28,7 @@ from scalelaw.laws import HyperparameterLaw
 from scalelaw.optima import iter_cells
 from scalelaw.predict import Prediction, predict
 from scalelaw.runs import divergence_reason
+from scalelaw.transfer import TransferFit, fit_transfer
 
 MAX_PANELS = 12
 
@@ -45,6 +46,13 @@ def _grid(n: int, width: float = 3.2, height: float = 2.6) -> tuple[Figure, np.n
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()
+
+
+def _err(value, lo, hi) -> np.ndarray:
+    """Error-bar lengths (2, n) of intervals [lo, hi] around values. A bootstrap percentile
+    interval need not contain the full-data estimate, so lengths are clipped at 0."""
+    value, lo, hi = (np.atleast_1d(np.asarray(a, float)) for a in (value, lo, hi))
+    return np.maximum(np.stack([value - lo, hi - value]), 0)
 
 
 def lr_curves(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
@@ -97,11 +105,8 @@ def landscapes(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
             ax.errorbar(
                 o["lr_opt"],
                 o["batch_size_opt"],
-                xerr=[[o["lr_opt"] - o["lr_opt_lo"]], [o["lr_opt_hi"] - o["lr_opt"]]],
-                yerr=[
-                    [o["batch_size_opt"] - o["batch_size_opt_lo"]],
-                    [o["batch_size_opt_hi"] - o["batch_size_opt"]],
-                ],
+                xerr=_err(o["lr_opt"], o["lr_opt_lo"], o["lr_opt_hi"]),
+                yerr=_err(o["batch_size_opt"], o["batch_size_opt_lo"], o["batch_size_opt_hi"]),
                 fmt="*",
                 color="tab:cyan",
                 ms=12,
@@ -173,7 +178,7 @@ def hyperparameter_laws(
                 ax.errorbar(
                     sub[xcol],
                     sub[col],
-                    yerr=[sub[col] - lo, hi - sub[col]],
+                    yerr=_err(sub[col], lo, hi),
                     fmt="o",
                     color=color,
                     capsize=2,
@@ -246,6 +251,52 @@ def residuals(optima: pd.DataFrame, law: HyperparameterLaw) -> Figure:
         ax.set_title(f"{name} residuals (rms {np.sqrt(np.mean(resid**2)):.3g})", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def lr_transfer(transfer: TransferFit) -> Figure:
+    """Optimal lr at fixed batch size against N: one colour per batch size, one marker
+    per token budget, lines of the fitted common slope. Hollow: rows left out of the fit
+    (optimum on the edge of the row's lr grid)."""
+    rows = transfer.rows
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    batches = sorted(rows["batch_size"].unique())
+    colors = dict(zip(batches, _colors(len(batches)), strict=True))
+    markers = dict(zip(sorted(rows["tokens"].unique()), "osD^v<>p*h", strict=False))
+    for (d, b), group in rows.groupby(["tokens", "batch_size"]):
+        group = group.sort_values("params")
+        used = group[group["used"]]
+        style = dict(color=colors[b], marker=markers.get(d, "o"), ms=6, ls="none")
+        ax.plot(used["params"], used["lr_opt"], label=f"B={b}, D={d:.3g}", **style)
+        ax.plot(group.loc[~group["used"], "params"], group.loc[~group["used"], "lr_opt"], mfc="none", **style)
+        if len(used) >= 2:
+            n = np.geomspace(used["params"].min(), used["params"].max(), 20)
+            level = np.mean(np.log(used["lr_opt"]) - transfer.exponent * np.log(used["params"]))
+            ax.plot(n, np.exp(level) * n**transfer.exponent, color=colors[b], lw=1, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("N (non-embedding params)")
+    ax.set_ylabel("optimal lr at that batch size")
+    lo, hi = transfer.ci
+    ax.set_title(f"lr* ∝ N^{transfer.exponent:+.3f} [{lo:+.3f}, {hi:+.3f}] at fixed D and B", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def _transfer_section(runs: pd.DataFrame) -> list[str]:
+    """The μTransfer check, or why the table cannot give one."""
+    head = "<h2>μTransfer: optimal lr at fixed batch size against model size</h2>"
+    try:
+        transfer = fit_transfer(runs)
+    except ValueError as err:
+        return [head, f"<p>not available: {html.escape(str(err))}</p>"]
+    return [
+        head,
+        f"<p><b>{html.escape(transfer.summary())}</b>. Under μP the best lr at a given batch size "
+        "and token budget should not move with width (exponent 0); under the standard "
+        "parametrization with Adam it falls towards 1/width (N^-0.5 at fixed depth). This is "
+        "not the exponent of the joint optimum lr*(N, D) above, which also follows B*.</p>",
+        _img(lr_transfer(transfer), "optimal lr at fixed batch size against N"),
+    ]
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -331,6 +382,7 @@ def render_report(
         _table(law.coefficients()),
         "<h2>Optimal lr and batch size</h2>",
         _img(hyperparameter_laws(optima, law, preds), "hyperparameter laws"),
+        *_transfer_section(runs),
         "<h2>Loss against learning rate</h2>",
         _img(lr_curves(runs, optima), "loss against lr"),
         "<h2>Loss landscapes</h2>",

@@ -39,8 +39,14 @@ def make_runs(
     tokens=TOKENS,
     lr_steps=range(-6, 9),
     batch_steps=range(-4, 5),
+    shared_batch_grid: bool = False,
 ) -> pd.DataFrame:
-    """A runs table: every (N, D) cell swept on a sqrt(2) lr grid x sqrt(2) batch grid."""
+    """A runs table: every (N, D) cell swept on a sqrt(2) lr grid x sqrt(2) batch grid.
+
+    Grids are shifted off the true optima at random. With ``shared_batch_grid`` the batch
+    sizes are rounded powers of sqrt(2) tokens instead, the same values in every cell of
+    a token budget, as in a real sweep.
+    """
     rng = np.random.default_rng(seed)
     k = SHAPE
     rows = []
@@ -52,6 +58,8 @@ def make_runs(
                 for j in batch_steps:
                     u = i * np.log(2) / 2 + shift[0]
                     v = j * np.log(2) / 2 + shift[1]
+                    if shared_batch_grid:
+                        v = np.log(round(2 ** (round(2 * np.log2(b0)) / 2 + j / 2)) / b0)
                     q = k[0] * u * u + k[1] * v * v + k[2] * u * v + k[3] * u**3 + k[4] * v**3
                     loss = l0 * np.exp(q + noise * rng.standard_normal())
                     if u > 2.5:

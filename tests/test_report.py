@@ -29,7 +29,8 @@ def report(synthetic_runs, synthetic_law):
 
 def test_every_image_is_an_embedded_png_that_is_not_blank(report):
     pictures = images(report)
-    assert len(pictures) == 5
+    assert len(pictures) == 5  # no μTransfer figure: the synthetic cells share no batch sizes
+    assert "μTransfer: optimal lr at fixed batch size" in report and "not available" in report
     for picture in pictures:
         assert picture.shape[0] > 200 and picture.shape[1] > 300
         assert picture[..., :3].std() > 0.05  # not a blank canvas
@@ -46,6 +47,15 @@ def test_every_target_appears_with_numbers_and_intervals(report, synthetic_law):
         cells = row.group(1)
         assert f"{p.lr:.3g}" in cells and f"[{p.lr_interval[0]:.3g}, {p.lr_interval[1]:.3g}]" in cells
         assert f"{p.loss:.4f}" in cells and str(p.batch_size_seqs) in cells
+
+
+def test_mu_transfer_section_states_the_fixed_batch_exponent():
+    runs = scalelaw.validate_runs(make_runs(seed=2, shared_batch_grid=True))
+    law = scalelaw.fit(runs, n_boot=5, loss_law=False)
+    text = render_report(runs, law)
+    transfer = scalelaw.fit_transfer(runs)
+    assert f"lr* ∝ N^{transfer.exponent:+.3f} [{transfer.ci[0]:+.3f}, {transfer.ci[1]:+.3f}]" in text
+    assert len(images(text)) == 6
 
 
 def test_unbracketed_cell_gives_a_visible_warning():
