@@ -19,5 +19,6 @@ def test_quickstart_notebook_executes():
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "lr = " in text and "peak learning rate" in text
+    assert "optimal lr at fixed batch size and token budget: lr* ∝ N^" in text
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 2
+    assert len(images) == 3  # μTransfer, loss against lr, the laws
