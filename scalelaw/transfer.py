@@ -105,8 +105,7 @@ def fit_transfer(runs: pd.DataFrame, confidence: float = 0.95) -> TransferFit:
     rows = lr_optima_by_batch(runs)
     if rows.empty:
         raise ValueError("no (cell, batch size) row sweeps 3 or more learning rates")
-    group = list(zip(rows["tokens"], rows["batch_size"], strict=True))
-    rows["group"] = pd.factorize(pd.Series(group))[0]
+    rows["group"] = rows.groupby(["tokens", "batch_size"]).ngroup()
     sizes = rows[rows["bracketed"]].groupby("group")["params"].nunique()
     rows["used"] = rows["bracketed"] & rows["group"].isin(sizes[sizes >= 2].index)
     used = rows[rows["used"]]
@@ -120,7 +119,7 @@ def fit_transfer(runs: pd.DataFrame, confidence: float = 0.95) -> TransferFit:
     fixed = pd.get_dummies(used["group"], prefix="g", dtype=float).to_numpy()
     design = np.column_stack([np.log(used["params"].to_numpy(float)), fixed])
     # Rows of one cell share its runs' lr grid and seed: cluster the errors by cell.
-    cells = pd.factorize(pd.Series(list(zip(used["params"], used["tokens"], strict=True))))[0]
+    cells = used.groupby(["params", "tokens"]).ngroup().to_numpy()
     result = sm.OLS(np.log(used["lr_opt"].to_numpy(float)), design).fit(
         cov_type="cluster", cov_kwds={"groups": cells}, use_t=True
     )
