@@ -20,7 +20,7 @@ import time
 import numpy as np
 import statsmodels.api as sm
 
-from scalelaw.train import RunSpec, train
+from scalelaw.proxy.train import RunSpec, train
 
 STEP = math.sqrt(2)
 

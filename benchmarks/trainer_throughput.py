@@ -21,9 +21,9 @@ import time
 import numpy as np
 import torch
 
-from scalelaw.data import load_dataset
-from scalelaw.model import GPT
-from scalelaw.train import RunSpec, _peak_flops, resolve_device, train
+from scalelaw.proxy.data import load_dataset
+from scalelaw.proxy.model import GPT
+from scalelaw.proxy.train import RunSpec, _peak_flops, resolve_device, train
 
 
 def plain_loop(spec: RunSpec, device: torch.device) -> float:

@@ -195,7 +195,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_coordcheck(args: argparse.Namespace) -> int:
-    from scalelaw.coordcheck import coord_check, coord_slopes  # imports torch
+    from scalelaw.proxy.coordcheck import coord_check, coord_slopes  # imports torch
 
     try:
         widths = tuple(int(w) for w in args.widths.split(","))

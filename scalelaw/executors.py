@@ -22,7 +22,7 @@ def execute_run(root: str, run_id: str, spec: dict[str, Any]) -> str:
     Importable by name, so process pools and SLURM jobs can call it.
     """
     from scalelaw.runspec import RunSpec
-    from scalelaw.train import train  # torch is imported only here
+    from scalelaw.proxy.train import train  # torch is imported only here
 
     store = RunStore(root)
     folder = store.prepare(run_id, spec)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalelaw.data import CORPUS
-from scalelaw.parametrization import NAMES
+from scalelaw.proxy.data import CORPUS
+from scalelaw.proxy.parametrization import NAMES
 from scalelaw.runs import stable_id
 
 SCHEDULES = ("wsd", "cosine", "linear")
@@ -107,8 +107,8 @@ class RunSpec:
         return stable_id(sorted(dataclasses.asdict(self).items()))
 
     def model_config(self, vocab_size: int):
-        """The ``scalelaw.model.ModelConfig`` of this run (imports torch)."""
-        from scalelaw.model import ModelConfig
+        """The ``scalelaw.proxy.model.ModelConfig`` of this run (imports torch)."""
+        from scalelaw.proxy.model import ModelConfig
 
         return ModelConfig(
             width=self.width,

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scalelaw.parametrization import NAMES
+from scalelaw.proxy.parametrization import NAMES
 from scalelaw.runspec import SCHEDULES, RunSpec
 from scalelaw.shapes import PEAK_FLOPS, flops_per_token, non_embedding_params
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scalelaw.coordcheck import coord_check, coord_slopes
+from scalelaw.proxy.coordcheck import coord_check, coord_slopes
 
 WIDTHS = (64, 128, 256, 512)
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from scalelaw.model import GPT, ModelConfig
-from scalelaw.parametrization import Parametrization
+from scalelaw.proxy.model import GPT, ModelConfig
+from scalelaw.proxy.parametrization import Parametrization
 
 
 def test_mup_rules_at_twice_the_base_width():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scalelaw.executors import SlurmOptions
-from scalelaw.model import ModelConfig
+from scalelaw.proxy.model import ModelConfig
 from scalelaw.store import RunStore
 from scalelaw.sweep import run_id, run_sweep
 from scalelaw.sweepspec import SpecError, cost, parse_spec

@@ -2,7 +2,7 @@
 
 Pre-norm RMSNorm blocks, rotary positions, causal ``scaled_dot_product_attention``,
 SwiGLU MLP, untied embedding and readout, no biases. Everything width- or
-depth-dependent comes from :class:`scalelaw.parametrization.Parametrization`; the μP /
+depth-dependent comes from :class:`scalelaw.proxy.parametrization.Parametrization`; the μP /
 CompleteP changes relative to a standard GPT are exactly these, all marked "μP" below:
 
 1. hidden matrices initialised with std σ/√m (``init_weights``);
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalelaw import shapes
-from scalelaw.parametrization import Parametrization
+from scalelaw.proxy.parametrization import Parametrization
 
 
 @dataclass(frozen=True)

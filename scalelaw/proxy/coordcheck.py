@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalelaw.data import CORPUS, batch_indices, get_batch, load_dataset
-from scalelaw.model import GPT, ModelConfig
+from scalelaw.proxy.data import CORPUS, batch_indices, get_batch, load_dataset
+from scalelaw.proxy.model import GPT, ModelConfig
 
 
 def coord_check(

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from scalelaw.data import batch_indices, get_batch, load_dataset, validation_starts
-from scalelaw.model import GPT
+from scalelaw.proxy.data import batch_indices, get_batch, load_dataset, validation_starts
+from scalelaw.proxy.model import GPT
 from scalelaw.runspec import RunSpec
 from scalelaw.shapes import PEAK_FLOPS
 
