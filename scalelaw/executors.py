@@ -21,8 +21,8 @@ def execute_run(root: str, run_id: str, spec: dict[str, Any]) -> str:
 
     Importable by name, so process pools and SLURM jobs can call it.
     """
-    from scalelaw.runspec import RunSpec
     from scalelaw.proxy.train import train  # torch is imported only here
+    from scalelaw.runspec import RunSpec
 
     store = RunStore(root)
     folder = store.prepare(run_id, spec)

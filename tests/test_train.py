@@ -36,7 +36,8 @@ def test_loss_falls_within_a_few_dozen_steps(tmp_path):
     assert lines[0]["loss"] > 5.0  # ~ln 256 at the start
     assert not result.diverged and result.loss < 3.2 and result.loss < lines[0]["loss"] - 2
     assert result.tokens_per_s > 0 and result.flops == pytest.approx(
-        result.tokens_trained * scalelaw.proxy.model.ModelConfig(width=64, depth=2, seq_len=64).flops_per_token()
+        result.tokens_trained
+        * scalelaw.proxy.model.ModelConfig(width=64, depth=2, seq_len=64).flops_per_token()
     )
 
 
