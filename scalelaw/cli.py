@@ -156,6 +156,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         workers=args.workers,
         slurm=slurm,
         refine_rounds=args.refine,
+        fuse=not args.no_fuse,
     )
     print(report.summary())
     return 1 if report.failed else 0
@@ -249,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--backend", choices=["local", "slurm"], default="local")
     s.add_argument("--workers", type=int, help="local CPU worker processes (GPUs: one per GPU)")
+    s.add_argument(
+        "--no-fuse",
+        action="store_true",
+        help="train every run on its own instead of stacking runs that differ only in lr",
+    )
     s.add_argument("--device", default="H100", help="device for the cost estimate")
     s.add_argument("--mfu", type=float, default=0.4, help="MFU for the cost estimate")
     s.add_argument("--partition", help="SLURM partition")

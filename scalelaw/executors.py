@@ -1,44 +1,66 @@
 """Where runs execute: this process, a local pool (one worker per GPU or N CPU workers),
-or a SLURM job array through submitit. Every backend calls :func:`execute_run`, which
-writes the run's result atomically; the launcher only reads results back.
+or a SLURM job array through submitit. Every backend calls :func:`execute_group`, which
+trains a group of runs (stacked into one model when they differ only in per-run
+scalars; see scalelaw.groups) and writes each run's result atomically when the group
+ends; the launcher only reads results back. A group killed mid-way leaves no result,
+so resume redoes it whole, and finished runs are never redone.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from scalelaw.groups import default_memory_budget, plan_groups
 from scalelaw.store import RunStore
-
-
-def execute_run(root: str, run_id: str, spec: dict[str, Any]) -> str:
-    """Train one run into its directory under ``root``; returns the run id.
-
-    Importable by name, so process pools and SLURM jobs can call it.
-    """
-    from scalelaw.proxy.train import train  # torch is imported only here
-    from scalelaw.runspec import RunSpec
-
-    store = RunStore(root)
-    folder = store.prepare(run_id, spec)
-    store.event("start", run_id, pid=os.getpid())
-    result = train(RunSpec(**spec), metrics_path=folder / "metrics.jsonl")
-    row = result.to_row()
-    row["run_id"] = run_id
-    store.write_result(run_id, row)
-    store.event("finish", run_id, diverged=bool(result.diverged))
-    return run_id
 
 
 @dataclass(frozen=True)
 class Job:
     run_id: str
     spec: dict[str, Any]
+
+
+def execute_group(root: str, jobs: Sequence[Job], fuse: bool = True) -> list[str]:
+    """Train ``jobs`` into their directories under ``root``; returns their run ids.
+
+    ``fuse``: train the group as one stacked model (``scalelaw.proxy.fused``); else one
+    run after another with ``train()``. Importable by name, so process pools and
+    SLURM jobs can call it.
+    """
+    from scalelaw.proxy.fused import train_group  # torch is imported only here
+    from scalelaw.runspec import RunSpec
+
+    store = RunStore(root)
+    folders = [store.prepare(j.run_id, j.spec) for j in jobs]
+    for j in jobs:
+        store.event("start", j.run_id, pid=os.getpid(), group=jobs[0].run_id, runs=len(jobs))
+    specs = [RunSpec(**j.spec) for j in jobs]
+    results = train_group(specs, [f / "metrics.jsonl" for f in folders], stacked=None if fuse else False)
+    for j, result in zip(jobs, results, strict=True):
+        row = result.to_row()
+        row["run_id"] = j.run_id
+        store.write_result(j.run_id, row)
+        store.event("finish", j.run_id, diverged=bool(result.diverged))
+    return [j.run_id for j in jobs]
+
+
+def execute_run(root: str, run_id: str, spec: dict[str, Any]) -> str:
+    """Train one run on its own (the path of ``--no-fuse``); returns the run id."""
+    return execute_group(root, [Job(run_id, spec)], fuse=False)[0]
+
+
+def make_groups(jobs: Iterable[Job], fuse: bool, workers: int = 1) -> list[list[Job]]:
+    """Runs that train together: stackable groups within a worker's memory budget, or singletons."""
+    jobs = list(jobs)
+    if not fuse:
+        return [[j] for j in jobs]
+    return plan_groups(jobs, lambda j: j.spec, default_memory_budget(workers))
 
 
 def _visible_gpus() -> list[str]:
@@ -68,18 +90,24 @@ def run_local(
     jobs: Iterable[Job],
     workers: int | None = None,
     on_done: Callable[[str, BaseException | None], None] = lambda r, e: None,
+    fuse: bool = True,
 ) -> None:
     """One worker per visible GPU, else ``workers`` CPU processes (default 1, in-process)."""
-    jobs = list(jobs)
     gpus = _visible_gpus()
     n = len(gpus) if gpus else max(1, workers or 1)
+    groups = make_groups(jobs, fuse, n)
     if n == 1 and not gpus:
-        for job in jobs:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)  # one process: all cores
+        for group in groups:
             try:
-                execute_run(str(root), job.run_id, job.spec)
-                on_done(job.run_id, None)
-            except Exception as err:  # a crashing run must not stop the sweep
-                on_done(job.run_id, err)
+                execute_group(str(root), group, fuse)
+                error = None
+            except Exception as err:  # a crashing group must not stop the sweep
+                error = err
+            for job in group:
+                on_done(job.run_id, error)
         return
     ctx = get_context("spawn")  # fresh processes: CUDA_VISIBLE_DEVICES is read at CUDA init
     queue = ctx.Queue()
@@ -87,11 +115,12 @@ def run_local(
         queue.put(gpus[i] if gpus else None)
     threads = max(1, (os.cpu_count() or 1) // n)
     with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)) as pool:
-        pending = {pool.submit(execute_run, str(root), j.run_id, j.spec): j.run_id for j in jobs}
+        pending = {pool.submit(execute_group, str(root), g, fuse): g for g in groups}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                on_done(pending.pop(future), future.exception())
+                for job in pending.pop(future):
+                    on_done(job.run_id, future.exception())
 
 
 @dataclass(frozen=True)
@@ -109,13 +138,14 @@ def run_slurm(
     jobs: Iterable[Job],
     options: SlurmOptions,
     on_done: Callable[[str, BaseException | None], None] = lambda r, e: None,
+    fuse: bool = True,
 ) -> None:
-    """Submit the runs as one submitit job array and wait for them."""
+    """Submit the run groups as one submitit job array (a task per group) and wait for them."""
     try:
         import submitit
     except ImportError:
         raise RuntimeError("the slurm backend needs submitit: pip install 'scalelaw[slurm]'") from None
-    jobs = list(jobs)
+    groups = make_groups(jobs, fuse)
     executor = submitit.AutoExecutor(folder=root / "submitit", cluster=options.cluster)
     params: dict[str, Any] = {
         "timeout_min": options.time_min,
@@ -131,12 +161,12 @@ def run_slurm(
         if options.partition:
             params["slurm_partition"] = options.partition
     executor.update_parameters(**params)
-    submitted = executor.map_array(
-        execute_run, [str(root)] * len(jobs), [j.run_id for j in jobs], [j.spec for j in jobs]
-    )
-    for job, handle in zip(jobs, submitted, strict=True):
+    submitted = executor.map_array(execute_group, [str(root)] * len(groups), groups, [fuse] * len(groups))
+    for group, handle in zip(groups, submitted, strict=True):
         try:
             handle.result()
-            on_done(job.run_id, None)
+            error = None
         except Exception as err:
-            on_done(job.run_id, err)
+            error = err
+        for job in group:
+            on_done(job.run_id, error)

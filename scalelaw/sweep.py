@@ -81,6 +81,7 @@ def execute(
     workers: int | None,
     slurm: SlurmOptions | None,
     desc: str = "runs",
+    fuse: bool = True,
 ) -> None:
     """Run what is not finished yet; record skips, redos and failures in ``report``."""
     todo = []
@@ -105,9 +106,9 @@ def execute(
 
     try:
         if backend == "local":
-            run_local(store.root, todo, workers, on_done)
+            run_local(store.root, todo, workers, on_done, fuse=fuse)
         elif backend == "slurm":
-            run_slurm(store.root, todo, slurm or SlurmOptions(), on_done)
+            run_slurm(store.root, todo, slurm or SlurmOptions(), on_done, fuse=fuse)
         else:
             raise ValueError(f"backend must be 'local' or 'slurm', got {backend!r}")
     finally:
@@ -152,13 +153,18 @@ def run_sweep(
     slurm: SlurmOptions | None = None,
     refine_rounds: int = 0,
     log: Callable[[str], None] = print,
+    fuse: bool = True,
 ) -> SweepReport:
-    """Run (or resume) a sweep into ``root`` and assemble its runs table."""
+    """Run (or resume) a sweep into ``root`` and assemble its runs table.
+
+    ``fuse``: train runs that differ only in lr (and weight decay, init std) as one
+    stacked model (scalelaw.proxy.fused); False trains every run on its own.
+    """
     store = RunStore(root)
     runs = spec.run_kwargs()
     ids = [run_id(r) for r in runs]
     report = SweepReport(Path(root), planned=len(runs))
-    execute(store, runs, report, backend, workers, slurm)
+    execute(store, runs, report, backend, workers, slurm, fuse=fuse)
     for round_ in range(1, refine_rounds + 1):
         known = set(ids)
         extra = [r for r in refinement(spec, store.table(ids)) if run_id(r) not in known]
@@ -168,7 +174,7 @@ def run_sweep(
         ids += [run_id(r) for r in extra]
         report.refine_added += len(extra)
         report.planned += len(extra)
-        execute(store, extra, report, backend, workers, slurm, desc=f"refine {round_}")
+        execute(store, extra, report, backend, workers, slurm, desc=f"refine {round_}", fuse=fuse)
     if store.assemble(ids) is not None:
         report.table = store.table(ids)
         report.optima = cell_optima(validate_runs(report.table, min_lrs=1), n_boot=0)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from scalelaw.groups import micro_batch_seqs
 from scalelaw.proxy.data import batch_indices, get_batch, load_dataset, validation_starts
 from scalelaw.proxy.model import GPT
 from scalelaw.runspec import RunSpec
@@ -151,9 +152,7 @@ def train(spec: RunSpec, metrics_path: str | Path | None = None) -> RunResult:
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
     seqs_per_step = spec.batch_size // spec.seq_len
-    micro_seqs = (spec.micro_batch_size // spec.seq_len) if spec.micro_batch_size else min(seqs_per_step, 16)
-    while seqs_per_step % micro_seqs:
-        micro_seqs -= 1
+    micro_seqs = micro_batch_seqs(spec.batch_size, spec.seq_len, spec.micro_batch_size)
     n_micro = seqs_per_step // micro_seqs
     log = open(metrics_path, "a", encoding="utf-8") if metrics_path else None
 

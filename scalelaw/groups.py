@@ -1,0 +1,94 @@
+"""Which runs of a sweep train together as one stacked model (no torch here).
+
+Runs that agree on everything but a few per-run scalars (peak lr, weight decay, init
+std) see the same batches in the same order for the same number of steps, so
+:func:`scalelaw.proxy.fused.train_group` can train them as one model with a leading run
+axis. This module decides the groups and their size from a memory estimate, so the
+launcher can plan them without importing torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from scalelaw.shapes import ffn_width, non_embedding_params
+
+PER_RUN_FIELDS = ("lr", "weight_decay", "init_std")
+VOCAB = 256  # the embedded corpus' byte tokenizer; a custom corpus is rarely larger for proxies
+_STATE_BYTES_PER_PARAM = 16  # fp32 weights, gradients and two Adam moments
+
+T = TypeVar("T")
+
+
+def _fields(spec: Any) -> dict[str, Any]:
+    return spec if isinstance(spec, dict) else spec.__dict__
+
+
+def group_key(spec: Any) -> tuple:
+    """What a run shares with the other runs of its group: its spec minus PER_RUN_FIELDS."""
+    return tuple(sorted((k, repr(v)) for k, v in _fields(spec).items() if k not in PER_RUN_FIELDS))
+
+
+def micro_batch_seqs(batch_size: int, seq_len: int, micro_batch_size: int | None = None) -> int:
+    """Sequences per forward pass: ``micro_batch_size`` tokens, else up to 16 sequences,
+    lowered until it divides the sequences of one optimizer step."""
+    seqs = batch_size // seq_len
+    micro = micro_batch_size // seq_len if micro_batch_size else min(seqs, 16)
+    while seqs % micro:
+        micro -= 1
+    return micro
+
+
+def group_memory_bytes(spec: Any, runs: int = 1) -> int:
+    """Estimated peak memory of ``runs`` stacked runs shaped like ``spec``, in bytes (fp32).
+
+    Weights, gradients and AdamW state take 16 bytes per parameter per run (embedding
+    and readout included). Activations kept for the backward pass take, per token of a
+    micro-batch and per run, about 20 x width + 5 x ffn width floats per layer (norms,
+    q/k/v, attention output, residuals, SwiGLU gate/up/product) plus 3 x vocabulary
+    floats for the logits, their log-softmax and its gradient.
+    """
+    s = _fields(spec)
+    width, depth, seq_len = int(s["width"]), int(s["depth"]), int(s.get("seq_len", 128))
+    params = non_embedding_params(width, depth) + 2 * VOCAB * width + (2 * depth + 1) * width
+    micro = micro_batch_seqs(int(s["batch_size"]), seq_len, s.get("micro_batch_size")) * seq_len
+    per_token = depth * (20 * width + 5 * ffn_width(width)) + 3 * VOCAB
+    return runs * (params * _STATE_BYTES_PER_PARAM + micro * per_token * 4)
+
+
+def default_memory_budget(workers: int = 1) -> int:
+    """Bytes one worker's group may use on CPU: a quarter of physical memory, shared by workers."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return total // 4 // max(1, workers)
+
+
+def plan_groups(
+    items: Iterable[T],
+    spec_of: Callable[[T], Any],
+    memory_budget: int,
+    max_runs: int = 64,
+) -> list[list[T]]:
+    """Split ``items`` into groups of runs that can train stacked, in first-seen order.
+
+    A group holds runs with one :func:`group_key`, at most ``max_runs`` of them and as
+    many as fit ``memory_budget`` bytes by :func:`group_memory_bytes` (at least one).
+    """
+    by_key: dict[tuple, list[T]] = {}
+    for item in items:
+        by_key.setdefault(group_key(spec_of(item)), []).append(item)
+    groups = []
+    for members in by_key.values():
+        cap = max(1, min(max_runs, memory_budget // max(1, group_memory_bytes(spec_of(members[0])))))
+        groups += [members[i : i + cap] for i in range(0, len(members), cap)]
+    return groups
+
+
+def differing_fields(a: Any, b: Any) -> Sequence[str]:
+    """Fields outside PER_RUN_FIELDS whose values differ between two specs."""
+    fa, fb = _fields(a), _fields(b)
+    return sorted(k for k in fa if k not in PER_RUN_FIELDS and repr(fa[k]) != repr(fb.get(k)))
