@@ -11,6 +11,12 @@ Two estimators for the hyperparameter laws (``method``):
 On the Step Law table, fitted on N <= 4.3e8 and scored on the 5 larger cells, the
 surface fit's mean regret is about half the two-stage fit's; see
 ``benchmarks/heldout_steplaw.py``. The loss law is fitted to the cells' optimal losses.
+
+Censored cells: a cell whose best run sits on the edge of its lr or batch grid says only
+that its optimum is at most (low edge) or at least (high edge) that value. When too many
+cells are censored to identify a law, it becomes one-sided (``PowerLaw.bound``) or not
+determined, and a degenerate fit (nothing varied, zero standard errors) is never
+reported as certain; see :func:`_censoring` and :func:`_degenerate`.
 """
 
 from __future__ import annotations
@@ -92,6 +98,85 @@ def _ols_law(
     )
 
 
+DEGENERATE_REL = 1e-10  # standard errors below this fraction of a coefficient: degenerate fit
+
+_EDGE_WORDS = {
+    "lr_edge": ("lr", "learning rate", ""),
+    "batch_edge": ("batch-size", "batch size", " tokens"),
+}
+
+
+def _degenerate(y: np.ndarray | None, params: np.ndarray, se: np.ndarray | None, draws: np.ndarray) -> bool:
+    """A fit that looks certain only because nothing varied.
+
+    True when the response ``y`` (log optima, one per cell) has zero variance, when
+    every analytic standard error is below ``DEGENERATE_REL`` of its coefficient
+    (at least 1), or when every bootstrap replicate returned the same coefficients.
+    """
+    scale = DEGENERATE_REL * np.maximum(1.0, np.abs(params))
+    if y is not None and np.ptp(y) < 1e-12:
+        return True
+    if se is not None and np.all(np.isfinite(se)) and np.all(np.asarray(se) < scale):
+        return True
+    return len(draws) >= 2 and bool(np.all(np.ptp(draws, axis=0) < scale))
+
+
+def _censoring(
+    optima: pd.DataFrame, edge_column: str, n_coef: int, degenerate: bool, column: str
+) -> tuple[str | None, bool, str]:
+    """(bound, determined, caveat) of a law fitted to cells whose optima may sit on a grid edge.
+
+    A cell whose best run is at the smallest value swept (edge ``"low"``) says only that
+    its optimum is at most that value. The law keeps two-sided intervals while enough
+    cells are bracketed to identify it (at least ``n_coef + 1``) and fewer than half are
+    censored; otherwise it is an upper bound (cells censored on the low edge only), a
+    lower bound (high edge only), or not determined (both edges). A degenerate fit
+    (:func:`_degenerate`) is never determined.
+    """
+    short, words, unit = _EDGE_WORDS[edge_column]
+    edges = optima[edge_column].fillna("") if edge_column in optima else pd.Series("", index=optima.index)
+    n, low, high = len(optima), int((edges == "low").sum()), int((edges == "high").sum())
+    inside = n - low - high
+    identifiable = inside >= n_coef + 1 and 2 * (low + high) < n
+    bound: str | None = None
+    determined = not degenerate
+    parts = []
+    if low + high and not identifiable:
+        if high == 0:
+            bound = "upper"
+            parts.append(
+                f"{low} of {n} cells have their best run at the smallest {words} swept, so "
+                f"their optima are at most that: the law is an upper bound on the optimal "
+                f"{words}; extend the {short} grid downward"
+            )
+        elif low == 0:
+            bound = "lower"
+            parts.append(
+                f"{high} of {n} cells have their best run at the largest {words} swept, so "
+                f"their optima are at least that: the law is a lower bound on the optimal "
+                f"{words}; extend the {short} grid upward"
+            )
+        else:
+            determined = False
+            parts.append(
+                f"{low} of {n} cells have their best run at the smallest {words} swept and "
+                f"{high} at the largest, {inside} bracketed: the optimal {words} is not "
+                f"determined; extend the {short} grids both ways"
+            )
+    if degenerate:
+        values = optima[column].to_numpy(float)
+        same = (
+            f"every cell's optimum is {values[0]:.4g}{unit}"
+            if np.ptp(np.log(values)) < 1e-12
+            else "the fit has zero spread"
+        )
+        parts.append(
+            f"degenerate fit ({same}): its standard errors are zero only because nothing "
+            "varied, so how the optimum scales with N and D is not determined"
+        )
+    return bound, determined, "; ".join(parts)
+
+
 def fit(
     runs: pd.DataFrame,
     method: str = "surface",
@@ -144,7 +229,10 @@ def fit(
         lr_params, lr_se, lr_draws = _ols_law(optima, "lr_opt", lr_terms, n_boot, rng)
         b_params, b_se, b_draws = _ols_law(optima, "batch_size_opt", batch_terms, n_boot, rng)
 
-    def power_law(quantity, unit, terms, params, se, draws, best_column):
+    def power_law(quantity, unit, terms, params, se, draws, best_column, opt_column, edge_column):
+        y = np.log(optima[opt_column].to_numpy(float)) if method == "optima" else None
+        degenerate = _degenerate(y, np.asarray(params), se, np.asarray(draws))
+        bound, determined, caveat = _censoring(optima, edge_column, len(params), degenerate, opt_column)
         return PowerLaw(
             quantity,
             unit,
@@ -153,11 +241,24 @@ def fit(
             resid_sd=_resid_sd(optima, best_column, terms, params),
             draws=draws if len(draws) else None,
             se=None if se is None else tuple(float(s) for s in se),
+            bound=bound,
+            determined=determined,
+            caveat=caveat,
         )
 
-    lr_law = power_law("lr", "peak learning rate", lr_terms, lr_params, lr_se, lr_draws, "lr_best")
+    lr_law = power_law(
+        "lr", "peak learning rate", lr_terms, lr_params, lr_se, lr_draws, "lr_best", "lr_opt", "lr_edge"
+    )
     b_law = power_law(
-        "batch_size", "tokens per step", batch_terms, b_params, b_se, b_draws, "batch_size_best"
+        "batch_size",
+        "tokens per step",
+        batch_terms,
+        b_params,
+        b_se,
+        b_draws,
+        "batch_size_best",
+        "batch_size_opt",
+        "batch_edge",
     )
 
     loss: LossLaw | None = None

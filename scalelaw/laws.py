@@ -15,6 +15,13 @@ intervals survive a JSON round trip. Intervals are normal on the log scale: the
 distance from the data because the exponents are uncertain); the "prediction"
 interval, for one new run, also adds ``resid_sd``, the scatter of cell optima around
 the law.
+
+An optimum on the edge of a cell's grid is censored: the cell says only that the true
+optimum is at most (smallest value swept) or at least (largest) that value. A power law
+fitted to cells most of which sit on one edge records it in ``bound`` (``"upper"`` or
+``"lower"``) and reports one-sided intervals (:meth:`PowerLaw.reported_interval`); a
+degenerate fit (every cell's optimum the same value, zero standard errors) or one
+censored on both edges has ``determined = False``. ``caveat`` says why, in words.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ def _z(confidence: float) -> float:
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
+BOUNDS = ("upper", "lower")
 MAX_LOG = 700.0  # exp() of more overflows float64; such an interval is "unbounded" anyway
 
 
@@ -70,6 +78,12 @@ class PowerLaw:
     ``draws``: bootstrap samples, shape (n_draws, 1 + len(exponents)), columns
     ``[log_coef, *exponents]``. ``se``: analytic standard errors of the same
     columns when the fit provides them (statsmodels), else ``None``.
+    ``bound``: ``None`` for a two-sided law; ``"upper"`` when the cells it was fitted to
+    had their optima on the low edge of their grids (the true optimum is at most what the
+    law says), ``"lower"`` for the high edge. ``determined``: ``False`` when the fit
+    cannot identify the coefficients (degenerate: every cell's optimum the same value, or
+    censored on both edges); its standard errors are then not reported. ``caveat``: why,
+    in words (empty for a plain law).
     """
 
     quantity: str
@@ -79,11 +93,16 @@ class PowerLaw:
     resid_sd: float = 0.0
     draws: np.ndarray | None = field(default=None, compare=False, repr=False)
     se: tuple[float, ...] | None = None
+    bound: str | None = None
+    determined: bool = True
+    caveat: str = ""
 
     def __post_init__(self) -> None:
         unknown = set(self.exponents) - set(TERMS)
         if unknown:
             raise ValueError(f"{self.quantity}: unknown term(s) {sorted(unknown)}; use N and D")
+        if self.bound is not None and self.bound not in BOUNDS:
+            raise ValueError(f"{self.quantity}: bound must be None, 'upper' or 'lower', got {self.bound!r}")
         if self.draws is not None and np.shape(self.draws)[1:] != (1 + len(self.exponents),):
             raise ValueError(f"{self.quantity}: draws must have {1 + len(self.exponents)} columns")
 
@@ -123,6 +142,35 @@ class PowerLaw:
         center = np.log(np.asarray(self(model_size, tokens)))
         return _log_interval(center, _z(confidence) * sd)
 
+    def reported_interval(
+        self, model_size: float, tokens: float, confidence: float = 0.8
+    ) -> tuple[float, float] | None:
+        """The prediction interval at one (N, D) as it should be reported, in the law's unit.
+
+        Two-sided for a plain law. For ``bound == "upper"``: ``(0.0, high)``, ``high`` the
+        top of the two-sided interval (the true optimum is at most that); for ``"lower"``:
+        ``(low, inf)``. For an undetermined law without a bound: ``(0.0, inf)``.
+        ``None`` when the law publishes no uncertainty and has no bound.
+        """
+        two_sided = self.interval(model_size, tokens, confidence)
+        value = float(self(model_size, tokens))
+        low, high = (value, value) if two_sided is None else (float(two_sided[0]), float(two_sided[1]))
+        if self.bound == "upper":
+            return 0.0, max(high, value)
+        if self.bound == "lower":
+            return min(low, value), math.inf
+        if not self.determined:
+            return 0.0, math.inf
+        return two_sided
+
+    @property
+    def status(self) -> str:
+        """``""`` for a plain law, else ``"upper bound"``, ``"lower bound"`` or
+        ``"not determined"`` (a bound wins: it is the statement the law can still make)."""
+        if self.bound is not None:
+            return f"{self.bound} bound"
+        return "" if self.determined else "not determined"
+
     def formula(self) -> str:
         body = " * ".join(f"{t}^{self.exponents[t]:+.3f}" for t in self.terms)
         return f"{self.quantity} = {self.coef:.4g}" + (f" * {body}" if body else "")
@@ -136,6 +184,9 @@ class PowerLaw:
             "resid_sd": self.resid_sd,
             "se": list(self.se) if self.se is not None else None,
             "draws": None if self.draws is None else np.asarray(self.draws).tolist(),
+            "bound": self.bound,
+            "determined": self.determined,
+            "caveat": self.caveat,
         }
 
     @classmethod
@@ -148,6 +199,9 @@ class PowerLaw:
             resid_sd=float(d.get("resid_sd", 0.0)),
             se=None if d.get("se") is None else tuple(float(x) for x in d["se"]),
             draws=None if d.get("draws") is None else np.asarray(d["draws"], dtype=float),
+            bound=d.get("bound"),
+            determined=bool(d.get("determined", True)),
+            caveat=str(d.get("caveat", "")),
         )
 
 
@@ -258,7 +312,9 @@ class HyperparameterLaw:
         ``log_coef`` (natural log of the prefactor) or ``exp_N`` / ``exp_D`` for power
         laws, and E, A, B, alpha, beta for the loss law. Standard errors are analytic
         when the fit gives them (statsmodels OLS), else the bootstrap standard
-        deviation; intervals are then bootstrap percentiles. NaN when unknown.
+        deviation; intervals are then bootstrap percentiles. NaN when unknown, and for
+        a law that is not determined (``PowerLaw.determined``): a degenerate fit's
+        near-zero standard errors are not evidence of precision.
         """
         rows = []
         for law in (self.lr, self.batch_size):
@@ -266,7 +322,9 @@ class HyperparameterLaw:
             draws = None if law.draws is None else np.asarray(law.draws)
             for j, (term, est) in enumerate(zip(names, law.params, strict=True)):
                 se, lo, hi = _spread(draws[:, j] if draws is not None else None, alpha)
-                if law.se is not None:
+                if not law.determined:
+                    se = lo = hi = float("nan")
+                elif law.se is not None:
                     se = law.se[j]
                     dof = max(len(self.optima) - len(names), 1) if self.optima is not None else 1
                     t = stats.t.ppf(1 - alpha / 2, dof)
@@ -294,11 +352,10 @@ class HyperparameterLaw:
         if self.fit_range:
             n, d = self.fit_range["N"], self.fit_range["D"]
             lines.append(f"  fitted on N in [{n[0]:.3g}, {n[1]:.3g}], D in [{d[0]:.3g}, {d[1]:.3g}]")
-        lines += [
-            "",
-            f"  {self.lr.formula()}   ({self.lr.unit})",
-            f"  {self.batch_size.formula()}   ({self.batch_size.unit})",
-        ]
+        lines.append("")
+        for part in (self.lr, self.batch_size):
+            status = f"   [{part.status.upper()}]" if part.status else ""
+            lines.append(f"  {part.formula()}   ({part.unit}){status}")
         if self.loss is not None:
             lines.append(f"  {self.loss.formula()}   (nats/token)")
         table = self.coefficients(alpha)
@@ -308,7 +365,11 @@ class HyperparameterLaw:
                 "",
                 f"  {'law':<11}{'term':<10}{'estimate':>12}{'std err':>11}{pct + ' interval':>28}",
             ]
+            undetermined = {p.quantity for p in (self.lr, self.batch_size) if not p.determined}
             for r in table.itertuples():
+                if r.law in undetermined:
+                    lines.append(f"  {r.law:<11}{r.term:<10}{r.estimate:>12.4g}{'n/a':>11}   not determined")
+                    continue
                 lines.append(
                     f"  {r.law:<11}{r.term:<10}{r.estimate:>12.4g}{r.std_err:>11.3g}"
                     f"   [{r.ci_lower:>10.4g}, {r.ci_upper:>10.4g}]"
@@ -319,6 +380,9 @@ class HyperparameterLaw:
                 "",
                 f"  cells: {len(self.optima)} ({unbracketed} with an unbracketed optimum)",
             ]
+        for part in (self.lr, self.batch_size):
+            if part.caveat:
+                lines.append(f"  {part.quantity} law {part.status or 'caveat'}: {part.caveat}")
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)

@@ -164,14 +164,21 @@ def _cell_optimum(window_runs: pd.DataFrame, n_boot: int, rng: np.random.Generat
     return out
 
 
-def _bracketing(cell: dict, all_runs: pd.DataFrame, best: pd.Series) -> tuple[bool, bool, str]:
+EDGES = ("low", "high")  # values of the ``lr_edge`` / ``batch_edge`` columns besides ""
+
+
+def _bracketing(cell: dict, all_runs: pd.DataFrame, best: pd.Series) -> tuple[str, str, str]:
+    """Which grid edge ("low", "high" or "") the best run sits on, in lr and in batch
+    size, and the warning that says how to fix it (empty when bracketed)."""
     where = f"cell N={cell['params']:.3g}, D={cell['tokens']:.3g}"
     problems = []
+    edges = {"lr": "", "batch_size": ""}
     for col, name, unit in (("lr", "lr", ""), ("batch_size", "batch-size", " tokens")):
         grid = all_runs[col]
         if grid.nunique() < 2:
             continue
         if best[col] >= grid.max():
+            edges[col] = "high"
             problems.append(
                 (
                     col,
@@ -180,6 +187,7 @@ def _bracketing(cell: dict, all_runs: pd.DataFrame, best: pd.Series) -> tuple[bo
                 )
             )
         elif best[col] <= grid.min():
+            edges[col] = "low"
             problems.append(
                 (
                     col,
@@ -187,8 +195,7 @@ def _bracketing(cell: dict, all_runs: pd.DataFrame, best: pd.Series) -> tuple[bo
                     f"{name} swept ({best[col]:.3g}{unit}); extend the {name} grid downward",
                 )
             )
-    cols = {c for c, _ in problems}
-    return "lr" not in cols, "batch_size" not in cols, "; ".join(m for _, m in problems)
+    return edges["lr"], edges["batch_size"], "; ".join(m for _, m in problems)
 
 
 def cell_optima(
@@ -207,7 +214,10 @@ def cell_optima(
     (tokens), ``loss_opt`` (fitted optimum), their 95% bootstrap intervals
     ``*_lo``/``*_hi``, ``lr_opt_log_sd``, ``batch_size_opt_log_sd`` (bootstrap sd of
     the log), ``estimator`` (``bowl`` or ``best_run``), ``lr_bracketed``,
-    ``batch_bracketed``, ``bracketed`` and ``warning`` (empty when bracketed).
+    ``batch_bracketed``, ``bracketed``, ``lr_edge`` / ``batch_edge`` (``"low"`` when
+    the best run is at the smallest value swept, so the true optimum is at most that:
+    censored from above; ``"high"`` at the largest; ``""`` when bracketed) and
+    ``warning`` (empty when bracketed).
     """
     rng = np.random.default_rng(seed)
     excluded = divergence_reason(runs)
@@ -221,6 +231,8 @@ def cell_optima(
                 bracketed=False,
                 lr_bracketed=False,
                 batch_bracketed=False,
+                lr_edge="",
+                batch_edge="",
             )
             rows.append(row)
             continue
@@ -233,8 +245,16 @@ def cell_optima(
             loss_best=best["loss"],
         )
         row.update(_cell_optimum(win, n_boot, rng))
-        lr_ok, bs_ok, warning = _bracketing(cell, group, best)
-        row.update(lr_bracketed=lr_ok, batch_bracketed=bs_ok, bracketed=lr_ok and bs_ok, warning=warning)
+        lr_edge, batch_edge, warning = _bracketing(cell, group, best)
+        lr_ok, bs_ok = lr_edge == "", batch_edge == ""
+        row.update(
+            lr_bracketed=lr_ok,
+            batch_bracketed=bs_ok,
+            bracketed=lr_ok and bs_ok,
+            lr_edge=lr_edge,
+            batch_edge=batch_edge,
+            warning=warning,
+        )
         rows.append(row)
     table = pd.DataFrame(rows)
     return table.reset_index(drop=True)

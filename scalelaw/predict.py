@@ -23,6 +23,22 @@ UNDETERMINED_SPAN = 100.0  # warn when an interval spans more than 100x
 DEFAULT_LAW = "default"
 
 
+def _json_number(x: float | None) -> float | None:
+    """A float for JSON: ``None`` (null) for NaN and +-inf, which JSON cannot hold."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _json_interval(iv: tuple[float, float] | None) -> list[float | None] | None:
+    return None if iv is None else [_json_number(iv[0]), _json_number(iv[1])]
+
+
+def _span(iv: tuple[float, float] | None) -> float:
+    """high / low of an interval; inf when it is open or touches 0, nan when absent."""
+    if iv is None:
+        return math.nan
+    return math.inf if iv[0] <= 0 or not math.isfinite(iv[1]) else iv[1] / iv[0]
+
+
 @dataclass(frozen=True)
 class Prediction:
     """Optimal hyperparameters for one target run.
@@ -33,6 +49,15 @@ class Prediction:
     has no loss law). Intervals are (low, high) at ``confidence`` for one new run, or
     ``None`` when the law publishes no uncertainty. ``extrapolation``: factor by which
     N and D lie outside the fitted range (1.0 = inside). ``law``: which law answered.
+
+    ``lr_bound`` / ``batch_size_bound``: ``None``, or ``"upper"`` when the law was
+    fitted to optima censored on the low edge of the grids (then the interval is
+    ``(0.0, high)`` and the optimum is at most ``high``), ``"lower"`` for the high edge
+    (interval ``(low, inf)``). ``lr_determined`` / ``batch_size_determined`` /
+    ``loss_determined``: ``False`` when the number is not a usable point estimate: a
+    one-sided law, a degenerate fit (interval ``(0.0, inf)``) or an interval spanning
+    more than ``UNDETERMINED_SPAN`` (100x). The central values stay in the object and
+    its JSON; :meth:`table` and the report lead with "not determined" or the bound.
     """
 
     model_size: float
@@ -49,6 +74,11 @@ class Prediction:
     law: str
     extrapolation: dict[str, float]
     warnings: tuple[str, ...]
+    lr_bound: str | None = None
+    batch_size_bound: str | None = None
+    lr_determined: bool = True
+    batch_size_determined: bool = True
+    loss_determined: bool = True
 
     @property
     def compute(self) -> float:
@@ -56,44 +86,117 @@ class Prediction:
         return 6.0 * self.model_size * self.tokens
 
     def to_dict(self) -> dict:
+        """Plain JSON-ready values; open interval ends (inf) and NaN become ``None``."""
         return {
             "model_size": self.model_size,
             "tokens": self.tokens,
             "seq_len": self.seq_len,
             "compute_flops": self.compute,
-            "lr": self.lr,
-            "lr_interval": self.lr_interval,
-            "batch_size_tokens": self.batch_size,
+            "lr": _json_number(self.lr),
+            "lr_interval": _json_interval(self.lr_interval),
+            "lr_bound": self.lr_bound,
+            "lr_determined": self.lr_determined,
+            "batch_size_tokens": _json_number(self.batch_size),
             "batch_size_seqs": self.batch_size_seqs,
-            "batch_size_interval": self.batch_size_interval,
-            "loss": self.loss,
-            "loss_interval": self.loss_interval,
+            "batch_size_interval": _json_interval(self.batch_size_interval),
+            "batch_size_bound": self.batch_size_bound,
+            "batch_size_determined": self.batch_size_determined,
+            "loss": _json_number(self.loss),
+            "loss_interval": _json_interval(self.loss_interval),
+            "loss_determined": self.loss_determined,
             "confidence": self.confidence,
             "law": self.law,
-            "extrapolation": self.extrapolation,
+            "extrapolation": {k: _json_number(v) for k, v in self.extrapolation.items()},
             "warnings": list(self.warnings),
         }
 
+    def _parts(self, quantity: str) -> tuple[float | None, tuple | None, str | None, bool, str]:
+        if quantity == "lr":
+            return self.lr, self.lr_interval, self.lr_bound, self.lr_determined, ".3g"
+        if quantity == "batch_size":
+            return (
+                self.batch_size,
+                self.batch_size_interval,
+                self.batch_size_bound,
+                self.batch_size_determined,
+                ".3g",
+            )
+        if quantity == "loss":
+            return self.loss, self.loss_interval, None, self.loss_determined, ".4f"
+        raise ValueError(f"quantity must be 'lr', 'batch_size' or 'loss', got {quantity!r}")
+
+    def display(self, quantity: str, scale: float = 1.0) -> str:
+        """What a reader should see first for ``quantity`` ("lr", "batch_size", "loss").
+
+        The value (divided by ``scale``, e.g. ``seq_len`` for sequences), or ``"≤ high"``
+        / ``"≥ low"`` for a one-sided law, or ``"not determined"``; ``"n/a"`` when there
+        is no value.
+        """
+        value, iv, bound, determined, fmt = self._parts(quantity)
+        if value is None:
+            return "n/a"
+        if bound == "upper" and iv is not None:
+            return f"≤ {iv[1] / scale:{fmt}}"
+        if bound == "lower" and iv is not None:
+            return f"≥ {iv[0] / scale:{fmt}}"
+        if not determined:
+            return "not determined"
+        return f"{value / scale:{fmt}}"
+
+    def display_seqs(self) -> str:
+        """The batch size in sequences of ``seq_len`` as a reader should see it: the
+        integer, "≤ k" / "≥ k" for a one-sided law (below one sequence: "≤ 0.093"), or
+        "not determined"."""
+        iv, bound = self.batch_size_interval, self.batch_size_bound
+        if bound is not None and iv is not None:
+            end = (iv[1] if bound == "upper" else iv[0]) / self.seq_len
+            sign = "≤" if bound == "upper" else "≥"
+            if end < 1:
+                return f"{sign} {end:.2g}"
+            return f"{sign} {math.floor(end) if bound == 'upper' else math.ceil(end):d}"
+        return f"{self.batch_size_seqs:d}" if self.batch_size_determined else "not determined"
+
+    def display_interval(self, quantity: str) -> str:
+        """The interval of ``quantity`` as text: ``[low, high]``, with the span when it
+        exceeds 100x, ``"one-sided (upper bound)"`` for a bound, or ``"n/a"``."""
+        _, iv, bound, _, fmt = self._parts(quantity)
+        if iv is None:
+            return "n/a"
+        if bound is not None:
+            return f"one-sided ({bound} bound)"
+        span = _span(iv)
+        if not math.isfinite(span):
+            return "unbounded"
+        text = f"[{iv[0]:{fmt}}, {iv[1]:{fmt}}]"
+        return text + (f", spans {span:.3g}x" if span > UNDETERMINED_SPAN else "")
+
     def table(self) -> str:
-        """A readable multi-line table."""
+        """A readable multi-line table. One-sided quantities show their bound ("≤ 128"),
+        undetermined ones lead with "not determined" (the number stays in the object)."""
         pct = f"{100 * self.confidence:g}%"
 
-        def row(label: str, value: float | None, interval, fmt: str) -> str:
+        def row(label: str, quantity: str) -> str:
+            value, iv, bound, determined, fmt = self._parts(quantity)
+            text = f"  {label:<22}{self.display(quantity):>14}"
             if value is None:
-                return f"  {label:<22}{'n/a':>12}"
-            text = f"  {label:<22}{value:>12{fmt}}"
-            if interval is not None:
-                text += f"   {pct} [{interval[0]:{fmt}}, {interval[1]:{fmt}}]"
+                return text
+            if bound is not None:
+                return text + f"   {pct} one-sided: {bound} bound (optima on the grid edge)"
+            if iv is not None:
+                text += f"   {pct} {self.display_interval(quantity)}"
+            if not determined and math.isfinite(_span(iv)):
+                text += f"   (law's central value {value:{fmt}})"
             return text
 
+        seqs = self.display_seqs()
         lines = [
             f"scalelaw prediction for N = {self.model_size:.3g} non-embedding params, "
             f"D = {self.tokens:.3g} tokens (C = 6ND = {self.compute:.3g} FLOPs)",
             f"  law: {self.law}",
-            row("peak learning rate", self.lr, self.lr_interval, ".3g"),
-            row("batch size (tokens)", self.batch_size, self.batch_size_interval, ".3g"),
-            f"  {'batch size (seqs)':<22}{self.batch_size_seqs:>12d}   of {self.seq_len} tokens",
-            row("loss", self.loss, self.loss_interval, ".4f"),
+            row("peak learning rate", "lr"),
+            row("batch size (tokens)", "batch_size"),
+            f"  {'batch size (seqs)':<22}{seqs:>14}   of {self.seq_len} tokens",
+            row("loss", "loss"),
             f"  extrapolation: N x{self.extrapolation['N']:.3g}, D x{self.extrapolation['D']:.3g} "
             "beyond the fitted range"
             if self.extrapolation
@@ -140,8 +243,9 @@ def predict(
     batch = law.batch_size(n, d)
     loss = law.loss.predict(n, d) if law.loss is not None else None
     intervals = [
-        part.interval(n, d, confidence) if part is not None else None
-        for part in (law.lr, law.batch_size, law.loss)
+        law.lr.reported_interval(n, d, confidence),
+        law.batch_size.reported_interval(n, d, confidence),
+        law.loss.interval(n, d, confidence) if law.loss is not None else None,
     ]
 
     extrapolation: dict[str, float] = {}
@@ -161,14 +265,29 @@ def predict(
         warnings.append(
             f"the law {law.name!r} does not record the range it was fitted on: extrapolation distance unknown"
         )
-    for name, interval in (("lr", intervals[0]), ("batch size", intervals[1])):
-        span = math.inf if interval is None or interval[0] <= 0 else interval[1] / interval[0]
-        if interval is not None and span > UNDETERMINED_SPAN:
+    determined = {}
+    for name, part, interval in (("lr", law.lr, intervals[0]), ("batch size", law.batch_size, intervals[1])):
+        span = _span(interval)
+        if part.bound is not None:
+            side, end = ("at most", interval[1]) if part.bound == "upper" else ("at least", interval[0])
+            unit = " tokens" if name == "batch size" else ""
+            warnings.append(
+                f"the {name} is only bounded: the optimum is {side} {end:.3g}{unit}; {part.caveat}"
+            )
+            determined[name] = False
+        elif not part.determined:
+            warnings.append(f"the {name} is not determined: {part.caveat}")
+            determined[name] = False
+        elif interval is not None and span > UNDETERMINED_SPAN:
             spans = "more than 1e300x" if not math.isfinite(span) or span > 1e300 else f"{span:.3g}x"
             warnings.append(
                 f"the {name} is not determined at this target: its {confidence:.0%} interval spans "
                 f"{spans}; sweep proxies closer to the target before trusting it"
             )
+            determined[name] = False
+        else:
+            determined[name] = True
+    loss_determined = not _span(intervals[2]) > UNDETERMINED_SPAN  # nan (no interval): True
     if intervals[0] is None:
         warnings.append(f"the law {law.name!r} publishes no uncertainty: no intervals")
     if law.loss is None:
@@ -188,6 +307,11 @@ def predict(
         law=law.name,
         extrapolation=extrapolation,
         warnings=tuple(warnings),
+        lr_bound=law.lr.bound,
+        batch_size_bound=law.batch_size.bound,
+        lr_determined=determined["lr"],
+        batch_size_determined=determined["batch size"],
+        loss_determined=loss_determined,
     )
 
 

@@ -14,6 +14,7 @@ import html
 import io
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,72 @@ from scalelaw.runs import divergence_reason
 from scalelaw.transfer import TransferFit, fit_transfer
 
 MAX_PANELS = 12
+
+_CELL = r"(?P<cell>N=[^,]+, D=[^:;]+)"
+_EDGE = re.compile(
+    rf"^optimum not bracketed in cell {_CELL}: the best run is at the (?P<side>smallest|largest) "
+    r"(?P<what>[\w-]+) swept \((?P<value>[^)]*)\); (?P<fix>.*)$"
+)
+_PER_CELL = re.compile(rf"^cell {_CELL}: (?P<rest>.*)$")
+_PER_TARGET = re.compile(r"^target (?P<cell>N=[^,]+, D=[^:]+): (?P<rest>.*)$")
+
+
+def _edge_values(values: list[str]) -> str:
+    """'128 tokens' for one value, '1.45e+05 to 5.87e+05 tokens' for a range."""
+    unit = " tokens" if any(v.endswith(" tokens") for v in values) else ""
+    numbers = sorted({float(v.removesuffix(" tokens")) for v in values})
+    if len(numbers) == 1:
+        return f"{numbers[0]:.3g}{unit}"
+    return f"{numbers[0]:.3g} to {numbers[-1]:.3g}{unit}"
+
+
+def group_warnings(warnings: Sequence[str]) -> list[str]:
+    """One line per kind of warning, with the count and the cells (or targets) listed once.
+
+    Recognises the per-cell messages of :mod:`scalelaw.optima` ("optimum not bracketed in
+    cell N=..., D=...: the best run is at the smallest batch-size swept (128 tokens);
+    extend the batch-size grid downward", several joined by "; " for one cell, and "cell
+    N=..., D=...: every run diverged") and the per-target prefix of the report ("target
+    N=..., D=...: ..."). Six bracketing messages that differ only in their cell become
+    "6 cells: optimum on the smallest batch-size swept (128 tokens); extend the
+    batch-size grid downward (cells: N=..., D=...; ...)". A kind met once keeps its
+    original text; identical messages appear once. Order: first appearance.
+    """
+    groups: dict[tuple, dict] = {}
+    for message in warnings:
+        for part in re.split(r"; (?=optimum not bracketed in cell )", message):
+            if m := _EDGE.match(part):
+                key = ("edge", m["side"], m["what"], m["fix"])
+                where, extra = m["cell"], m["value"]
+            elif m := _PER_CELL.match(part):
+                key, where, extra = ("cell", m["rest"]), m["cell"], None
+            elif m := _PER_TARGET.match(part):
+                key, where, extra = ("target", m["rest"]), m["cell"], None
+            else:
+                key, where, extra = ("plain", part), None, None
+            group = groups.setdefault(key, {"where": [], "values": [], "texts": []})
+            if where is not None and where not in group["where"]:
+                group["where"].append(where)
+            if extra is not None:
+                group["values"].append(extra)
+            if part not in group["texts"]:
+                group["texts"].append(part)
+    lines = []
+    for key, group in groups.items():
+        where, kind = group["where"], key[0]
+        if kind == "plain" or len(group["texts"]) == 1:
+            lines.append(group["texts"][0])
+        elif kind == "edge":
+            _, side, what, fix = key
+            lines.append(
+                f"{len(where)} cells: optimum on the {side} {what} swept "
+                f"({_edge_values(group['values'])}), not bracketed; {fix} (cells: {'; '.join(where)})"
+            )
+        elif kind == "cell":
+            lines.append(f"{len(where)} cells: {key[1]} (cells: {'; '.join(where)})")
+        else:
+            lines.append(f"{len(where)} targets: {key[1]} (targets: {'; '.join(where)})")
+    return lines
 
 
 def _colors(n: int):
@@ -115,6 +182,7 @@ def landscapes(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _widen_flat(ax)
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_minor_formatter(NullFormatter())
         ax.tick_params(labelsize=7)
@@ -125,11 +193,53 @@ def landscapes(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
     return fig
 
 
-def _mark_target(ax, x: float, value: float, interval, label: str) -> None:
-    """A target: red star, its interval as an error bar, its value written beside it."""
-    yerr = None if interval is None else [[value - interval[0]], [interval[1] - value]]
-    ax.errorbar(x, value, yerr=yerr, fmt="*", color="crimson", ms=13, capsize=4, mec="k")
-    ax.annotate(label, (x, value), textcoords="offset points", xytext=(6, 6), fontsize=8, color="crimson")
+def _mark_target(
+    ax, x: float, value: float, interval, label: str, bound: str | None = None, determined: bool = True
+) -> None:
+    """A target: red star, its interval as an error bar, its value written beside it.
+
+    A one-sided prediction is a triangle at its bound (▼ at the top of an upper bound,
+    ▲ at the bottom of a lower one) labelled "≤ x" / "≥ x"; an undetermined one keeps its
+    error bar when finite and is labelled "not determined"."""
+    style = dict(color="crimson", mec="k", ls="none")
+    if bound is not None and interval is not None:
+        end = interval[1] if bound == "upper" else interval[0]
+        ax.plot(x, end, marker="v" if bound == "upper" else "^", ms=11, **style)
+        text = f"{'≤' if bound == 'upper' else '≥'} {end:.3g}"
+        ax.annotate(
+            text,
+            (x, end),
+            textcoords="offset points",
+            xytext=(-8, 6),
+            ha="right",
+            fontsize=8,
+            color="crimson",
+        )
+        return
+    finite = interval is not None and interval[0] > 0 and math.isfinite(interval[1])
+    yerr = [[value - interval[0]], [interval[1] - value]] if finite else None
+    ax.errorbar(
+        x, value, yerr=yerr, fmt="*", ms=13, capsize=4, mfc="crimson" if determined else "none", **style
+    )
+    text = label if determined else "not determined"
+    ax.annotate(
+        text, (x, value), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=8, color="crimson"
+    )
+
+
+def _widen_flat(ax) -> None:
+    """Give a log axis whose data span almost nothing a readable range (x/3 to 3x), so
+    it is not ticked 1.28e2, 1.285e2, ..."""
+    for get, set_, scale in (
+        (ax.get_ylim, ax.set_ylim, ax.get_yscale),
+        (ax.get_xlim, ax.set_xlim, ax.get_xscale),
+    ):
+        lo, hi = get()
+        if scale() == "log" and lo > 0 and hi / lo < 1.5:
+            mid = math.sqrt(lo * hi)
+            set_(mid / 3, mid * 3)
+        elif scale() == "linear" and abs(hi - lo) < 1e-9 * max(1.0, abs(lo), abs(hi)):
+            set_(lo - 0.1, hi + 0.1)
 
 
 def _targets_frame(targets: Sequence[Prediction]) -> pd.DataFrame:
@@ -144,10 +254,32 @@ def _targets_frame(targets: Sequence[Prediction]) -> pd.DataFrame:
                 "lr_int": p.lr_interval,
                 "b_int": p.batch_size_interval,
                 "loss_int": p.loss_interval,
+                "lr_bound": p.lr_bound,
+                "b_bound": p.batch_size_bound,
+                "lr_det": p.lr_determined,
+                "b_det": p.batch_size_determined,
             }
             for p in targets
         ]
     )
+
+
+def _collapsed_note(optima: pd.DataFrame, col: str, edge_col: str, symbol: str, unit: str) -> str | None:
+    """ "all cells' optima at B = 128 tokens (on the grid edge)" when every cell's optimum
+    is the same value, else None."""
+    values = optima[col].to_numpy(float)
+    values = values[np.isfinite(values) & (values > 0)]
+    if len(values) < 2 or np.ptp(np.log(values)) > 1e-9:
+        return None
+    edges = optima[edge_col] if edge_col in optima else pd.Series("", index=optima.index)
+    where = ""
+    if (edges == "low").all():
+        where = "\n(on the grid edge: the smallest swept)"
+    elif (edges == "high").all():
+        where = "\n(on the grid edge: the largest swept)"
+    elif (edges != "").any():
+        where = "\n(on the grid edge)"
+    return f"all cells' optima at {symbol} = {values[0]:.3g}{unit}{where}"
 
 
 def hyperparameter_laws(
@@ -164,6 +296,11 @@ def hyperparameter_laws(
             ("batch", law.batch_size, "batch_size_opt", "optimal batch (tokens)"),
         )
     ):
+        collapsed = (
+            _collapsed_note(optima, "lr_opt", "lr_edge", "lr", "")
+            if quantity == "lr"
+            else _collapsed_note(optima, "batch_size_opt", "batch_edge", "B", " tokens")
+        )
         for c, (xcol, other, xlabel) in enumerate(
             (("params", "tokens", "N (non-embedding params)"), ("tokens", "params", "D (tokens)"))
         ):
@@ -190,12 +327,30 @@ def hyperparameter_laws(
                 if band is not None:
                     ax.fill_between(xs, band[0], band[1], color=color, alpha=0.15)
             for t in tf.itertuples():
-                value, interval = (t.lr, t.lr_int) if quantity == "lr" else (t.batch_size, t.b_int)
-                _mark_target(ax, t.N if xcol == "params" else t.D, value, interval, f"{value:.3g}")
+                if quantity == "lr":
+                    value, interval, bound, det = t.lr, t.lr_int, t.lr_bound, t.lr_det
+                else:
+                    value, interval, bound, det = t.batch_size, t.b_int, t.b_bound, t.b_det
+                x = t.N if xcol == "params" else t.D
+                _mark_target(ax, x, value, interval, f"{value:.3g}", bound, det)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            _widen_flat(ax)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
+            if part.status:
+                ax.set_title(f"law: {part.status}", fontsize=9, color="crimson")
+            if collapsed:
+                ax.text(
+                    0.5,
+                    0.2,
+                    collapsed,
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    bbox=dict(boxstyle="round", fc="#fff3cd", ec="#e0a800"),
+                )
             ax.legend(fontsize=7)
     fig.suptitle(f"{law.lr.formula()}    {law.batch_size.formula()}", fontsize=9)
     fig.tight_layout()
@@ -246,6 +401,17 @@ def residuals(optima: pd.DataFrame, law: HyperparameterLaw) -> Figure:
         ax.scatter(optima["params"], resid, c=np.log(optima["tokens"]), cmap="viridis")
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if np.ptp(resid) < 1e-9:
+            ax.set_ylim(-0.1, 0.1)
+            ax.text(
+                0.5,
+                0.85,
+                "all residuals 0: every cell has the same optimum",
+                transform=ax.transAxes,
+                ha="center",
+                fontsize=8,
+            )
         ax.set_xlabel("N")
         ax.set_ylabel(f"log({name} / law)")
         ax.set_title(f"{name} residuals (rms {np.sqrt(np.mean(resid**2)):.3g})", fontsize=9)
@@ -274,6 +440,7 @@ def lr_transfer(transfer: TransferFit) -> Figure:
             ax.plot(n, np.exp(level) * n**transfer.exponent, color=colors[b], lw=1, alpha=0.7)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _widen_flat(ax)
     ax.set_xlabel("N (non-embedding params)")
     ax.set_ylabel("optimal lr at that batch size")
     lo, hi = transfer.ci
@@ -312,18 +479,74 @@ def _img(fig: Figure, alt: str) -> str:
 
 
 def _table(frame: pd.DataFrame, fmt: str = "{:.4g}") -> str:
-    return frame.to_html(index=False, float_format=lambda v: fmt.format(v), border=0, classes="t")
+    table = frame.to_html(
+        index=False, float_format=lambda v: fmt.format(v), border=0, classes="t", na_rep="n/a"
+    )
+    return f"<div class='scroll'>{table}</div>"
 
 
-def _interval(iv, fmt: str) -> str:
-    return "n/a" if iv is None else f"[{iv[0]:{fmt}}, {iv[1]:{fmt}}]"
+def _lead(text: str, determined: bool) -> str:
+    """A prediction cell: bold red when it is a bound or not determined."""
+    return html.escape(text) if determined else f"<b class='nd'>{html.escape(text)}</b>"
 
 
-CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+def _prediction_table(p: Prediction) -> str:
+    """One target's prediction: a row per quantity, what to use first (bounds read
+    "≤ x", intervals wider than 100x read "not determined"), then its interval."""
+    pct = f"{p.confidence:.0%}"
+    ext = (
+        f"; N {p.extrapolation['N']:.3g}x, D {p.extrapolation['D']:.3g}x outside the fitted range"
+        if p.extrapolation
+        else ""
+    )
+    rows = [
+        ("peak learning rate", p.display("lr"), p.lr_determined, p.display_interval("lr")),
+        (
+            "batch size (tokens)",
+            p.display("batch_size"),
+            p.batch_size_determined,
+            p.display_interval("batch_size"),
+        ),
+        (f"batch size (seqs of {p.seq_len})", p.display_seqs(), p.batch_size_determined, ""),
+        ("loss (nats/token)", p.display("loss"), p.loss_determined, p.display_interval("loss")),
+    ]
+    body = "".join(
+        f"<tr><th>{html.escape(label)}</th><td>{_lead(value, det)}</td><td>{html.escape(iv)}</td></tr>"
+        for label, value, det, iv in rows
+    )
+    return (
+        f"<div class='target'><h3>N = {p.model_size:.3g} params, D = {p.tokens:.3g} tokens</h3>"
+        f"<p class='small'>C = 6ND = {p.compute:.3g} FLOPs{html.escape(ext)}</p>"
+        f"<table class='t pred'><thead><tr><th></th><th>use</th><th>{pct} interval</th></tr></thead>"
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def _law_lines(law: HyperparameterLaw) -> str:
+    """The fitted formulas, each with its status (upper bound, not determined)."""
+    items = []
+    for part in (law.lr, law.batch_size):
+        status = f" <b class='nd'>[{html.escape(part.status)}]</b>" if part.status else ""
+        items.append(
+            f"<li><code>{html.escape(part.formula())}</code> ({html.escape(part.unit)}){status}</li>"
+        )
+    if law.loss is not None:
+        items.append(f"<li><code>{html.escape(law.loss.formula())}</code> (nats/token)</li>")
+    return f"<ul class='laws'>{''.join(items)}</ul>"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 img{max-width:100%;height:auto}table.t{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}
 table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
+.scroll{overflow-x:auto;max-width:100%}
 .warn{background:#fff3cd;border-left:4px solid #e0a800;padding:0.4em 0.8em;margin:0.3em 0}
-.pred{font-size:1.05em}code{background:#f4f4f4;padding:1px 4px}"""
+.warn,p,li{overflow-wrap:anywhere}
+pre{white-space:pre-wrap;overflow-wrap:anywhere}
+section{margin-bottom:1.5em}#verification{border:2px solid #444;border-radius:6px;padding:0 1em 0.5em}
+.nd{color:#b00020}table.pred{font-size:1em}table.pred td,table.pred th{white-space:nowrap;text-align:left}
+.targets{display:flex;flex-wrap:wrap;gap:0 2.5em}.target h3{margin:0.6em 0 0}
+.small{font-size:0.85em;color:#555;margin:0.2em 0}
+code{background:#f4f4f4;padding:1px 4px;overflow-wrap:anywhere}"""
 
 
 def render_report(
@@ -332,54 +555,58 @@ def render_report(
     targets: Sequence[tuple[float, float]] = (),
     seq_len: int = 2048,
     title: str = "scalelaw report",
+    lead_html: str | None = None,
 ) -> str:
-    """The report as one HTML string."""
+    """The report as one HTML string.
+
+    It opens with ``lead_html`` (pre-escaped HTML, e.g. a verification verdict), in
+    ``<section id="verification">``, then the predictions for ``targets`` ((N, D)
+    pairs: non-embedding params, tokens) in ``<section id="prediction">``; then the
+    grouped warnings, the coefficient table, the figures and the per-cell optima.
+    Without ``lead_html`` the prediction section comes first.
+    """
     optima = law.optima
     if optima is None:
         raise ValueError("the law has no per-cell optima (a preset?): fit it to the runs first")
     preds = [predict(n, d, law=law, seq_len=seq_len) for n, d in targets]
     warnings = list(law.notes)
+    if not preds:  # with targets, each prediction's warnings carry the law's caveats
+        warnings += [
+            f"{p.quantity} law, {p.status}: {p.caveat}" for p in (law.lr, law.batch_size) if p.caveat
+        ]
     reason = divergence_reason(runs)
-    if (reason != "").any():
+    if (reason != "").any() and not any("as diverged" in note for note in law.notes):
         warnings.append(
             f"{int((reason != '').sum())} diverged run(s) are shown in no figure and left out of fits"
         )
-    for p in preds:
-        warnings += [f"target N={p.model_size:.3g}, D={p.tokens:.3g}: {w}" for w in p.warnings]
+    for p in preds:  # name the target only when there are several
+        prefix = f"target N={p.model_size:.3g}, D={p.tokens:.3g}: " if len(preds) > 1 else ""
+        warnings += [prefix + w for w in p.warnings]
+    grouped = group_warnings(warnings)
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-        f"<p>{len(runs)} runs in {len(optima)} cells; law <b>{html.escape(law.name)}</b> "
-        f"({html.escape(law.method)}).</p>",
     ]
+    if lead_html is not None:
+        parts.append(f"<section id='verification'><h2>Verification</h2>{lead_html}</section>")
+    parts.append("<section id='prediction'><h2>Prediction</h2>")
     if preds:
-        parts.append("<h2>Predictions</h2>")
-        rows = []
-        for p in preds:
-            rows.append(
-                {
-                    "N (params)": f"{p.model_size:.3g}",
-                    "D (tokens)": f"{p.tokens:.3g}",
-                    "lr": f"{p.lr:.3g}",
-                    f"lr {p.confidence:.0%} interval": _interval(p.lr_interval, ".3g"),
-                    "batch (tokens)": f"{p.batch_size:.3g}",
-                    "batch interval": _interval(p.batch_size_interval, ".3g"),
-                    f"batch (seqs of {p.seq_len})": p.batch_size_seqs,
-                    "loss": "n/a" if p.loss is None else f"{p.loss:.4f}",
-                    "loss interval": _interval(p.loss_interval, ".4f"),
-                    "outside fit range": f"N x{p.extrapolation.get('N', float('nan')):.3g}, "
-                    f"D x{p.extrapolation.get('D', float('nan')):.3g}",
-                }
-            )
-        parts.append(
-            f"<div class='pred'>{pd.DataFrame(rows).to_html(index=False, border=0, classes='t')}</div>"
-        )
-    parts.append("<h2>Warnings</h2>")
-    parts += [f"<div class='warn'>{html.escape(w)}</div>" for w in warnings] or ["<p>none</p>"]
+        parts.append(f"<div class='targets'>{''.join(_prediction_table(p) for p in preds)}</div>")
+    else:
+        parts.append("<p>No target given (<code>--target N,D</code>): the fitted laws are</p>")
     parts += [
-        "<h2>Fitted laws</h2>",
-        f"<pre>{html.escape(law.summary())}</pre>",
+        _law_lines(law) if not preds else "",
+        f"<p>From {len(runs)} runs in {len(optima)} cells; law <b>{html.escape(law.name)}</b> "
+        f"({html.escape(law.method)}); {len(grouped)} warning(s) below.</p>",
+        "</section>",
+        "<section id='warnings'><h2>Warnings</h2>",
+        *([f"<div class='warn'>{html.escape(w)}</div>" for w in grouped] or ["<p>none</p>"]),
+        "</section>",
+        "<section id='laws'><h2>Fitted laws</h2>",
+        _law_lines(law),
+        _fit_range(law),
         _table(law.coefficients()),
+        "</section>",
         "<h2>Optimal lr and batch size</h2>",
         _img(hyperparameter_laws(optima, law, preds), "hyperparameter laws"),
         *_transfer_section(runs),
@@ -393,24 +620,40 @@ def render_report(
         _img(residuals(optima, law), "residuals"),
         "<h2>Cell optima</h2>",
         _table(
-            optima[
+            optima.astype({"params": float, "tokens": float})[
                 [
-                    "params",
-                    "tokens",
-                    "n_runs",
-                    "n_diverged",
-                    "lr_opt",
-                    "lr_opt_lo",
-                    "lr_opt_hi",
-                    "batch_size_opt",
-                    "loss_opt",
-                    "bracketed",
+                    c
+                    for c in (
+                        "params",
+                        "tokens",
+                        "n_runs",
+                        "n_diverged",
+                        "lr_opt",
+                        "lr_opt_lo",
+                        "lr_opt_hi",
+                        "batch_size_opt",
+                        "loss_opt",
+                        "lr_edge",
+                        "batch_edge",
+                        "bracketed",
+                    )
+                    if c in optima
                 ]
             ]
         ),
         "</body></html>",
     ]
-    return "\n".join(parts)
+    return "\n".join(part for part in parts if part)
+
+
+def _fit_range(law: HyperparameterLaw) -> str:
+    if not law.fit_range:
+        return ""
+    n, d = law.fit_range["N"], law.fit_range["D"]
+    return (
+        f"<p>Fitted on N in [{n[0]:.3g}, {n[1]:.3g}], D in [{d[0]:.3g}, {d[1]:.3g}]; "
+        f"{html.escape(law.source)}. Coefficients with 95% intervals (n/a: not determined):</p>"
+    )
 
 
 def write_report(
@@ -420,6 +663,7 @@ def write_report(
     targets: Sequence[tuple[float, float]] = (),
     seq_len: int = 2048,
     title: str = "scalelaw report",
+    lead_html: str | None = None,
 ) -> Path:
-    """Render the report and write it atomically to ``path``."""
-    return atomic_write_text(Path(path), render_report(runs, law, targets, seq_len, title))
+    """Render the report (:func:`render_report`) and write it atomically to ``path``."""
+    return atomic_write_text(Path(path), render_report(runs, law, targets, seq_len, title, lead_html))

@@ -37,6 +37,7 @@ def test_optimum_on_the_grid_edge_is_flagged_with_the_fix():
     runs = scalelaw.validate_runs(synthetic.make_runs(seed=2, lr_steps=range(-8, -1)))
     table = cell_optima(runs, n_boot=0)
     assert not table["lr_bracketed"].any() and table["batch_bracketed"].all()
+    assert (table["lr_edge"] == "high").all() and (table["batch_edge"] == "").all()
     assert table["warning"].str.contains("optimum not bracketed in cell N=").all()
     assert table["warning"].str.contains("extend the lr grid upward").all()
     law = scalelaw.fit(runs, n_boot=0, loss_law=False)
@@ -56,3 +57,18 @@ def test_interpolated_loss_and_regret(synthetic_runs):
     far = interpolated_loss(cell, cell["lr"].min() / 100, cell["batch_size"].min() / 100)
     corner = cell[(cell["lr"] == cell["lr"].min()) & (cell["batch_size"] == cell["batch_size"].min())]
     assert far == pytest.approx(corner["loss"].iloc[0])
+
+
+def test_edge_columns_say_which_side_is_censored(synthetic_runs):
+    table = cell_optima(synthetic_runs, n_boot=0)
+    assert (table["lr_edge"] == "").all() and (table["batch_edge"] == "").all()
+    # Drop every run below its cell's true optimal batch: each best run moves to the new
+    # low edge, so each cell says only "B* <= this".
+    truth = synthetic.true_batch(synthetic_runs["params"], synthetic_runs["tokens"])
+    table = cell_optima(synthetic_runs[synthetic_runs["batch_size"] >= truth], n_boot=0)
+    assert (table["batch_edge"] == "low").all() and (table["lr_edge"] == "").all()
+    assert not table["batch_bracketed"].any() and table["lr_bracketed"].all()
+    smallest = synthetic_runs[synthetic_runs["batch_size"] >= truth].groupby(["params", "tokens"])[
+        "batch_size"
+    ]
+    np.testing.assert_array_equal(table["batch_size_best"], smallest.min().to_numpy())
