@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--no-fuse",
         action="store_true",
-        help="train every run on its own instead of stacking runs that differ only in lr",
+        help="train every run on its own instead of stacking runs that differ only in lr or budget",
     )
     s.add_argument("--device", default="H100", help="device for the cost estimate")
     s.add_argument("--mfu", type=float, default=0.4, help="MFU for the cost estimate")

@@ -157,8 +157,8 @@ def run_sweep(
 ) -> SweepReport:
     """Run (or resume) a sweep into ``root`` and assemble its runs table.
 
-    ``fuse``: train runs that differ only in lr (and weight decay, init std) as one
-    stacked model (scalelaw.proxy.fused); False trains every run on its own.
+    ``fuse``: train runs that differ only in lr, weight decay, init std, token budget
+    or schedule as one stacked model (scalelaw.proxy.fused); False: each on its own.
     """
     store = RunStore(root)
     runs = spec.run_kwargs()

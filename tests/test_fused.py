@@ -94,6 +94,26 @@ def test_per_run_weight_decay_and_init_std_match_solo_runs(tmp_path):
     assert abs(fused[0].loss - fused[2].loss) > 1e-3  # init std and decay changed the run
 
 
+def test_budgets_and_schedules_differ_within_a_group(tmp_path):
+    """A shorter budget sees the first batches of a longer one, so they stack; each keeps its
+    own warmup and decay and leaves the stack, validated, when its budget ends."""
+    shape = {**SHAPES["mup"], **BASE}
+    specs = [
+        RunSpec(**{**shape, "lr": 1e-3, "tokens": 128 * 20}),
+        RunSpec(**{**shape, "lr": 2e-3, "tokens": 128 * 50, "schedule": "cosine"}),
+        RunSpec(**{**shape, "lr": 1e-3, "tokens": 128 * 35, "warmup": 128 * 10, "schedule": "linear"}),
+    ]
+    solo, fused, solo_paths, fused_paths = solo_and_fused(specs, tmp_path)
+    assert [f.steps for f in fused] == [20, 50, 35]
+    for s, f, sp, fp in zip(solo, fused, solo_paths, fused_paths, strict=True):
+        assert [json.loads(line)["lr"] for line in fp.read_text().splitlines()] == pytest.approx(
+            [json.loads(line)["lr"] for line in sp.read_text().splitlines()], rel=1e-12
+        )
+        assert max_rel_gap(curve(sp), curve(fp)) < 1e-4
+        assert f.loss == pytest.approx(s.loss, rel=1e-3) and f.tokens_trained == s.tokens_trained
+    assert sum(f.wall_s for f in fused) > 0 and fused[1].wall_s > fused[0].wall_s  # shared by steps
+
+
 def test_a_diverging_run_leaves_the_others_as_if_alone(tmp_path):
     specs = [RunSpec(lr=lr, **SHAPES["mup"], **BASE) for lr in (1e-3, 30.0, 2e-3)]
     solo, fused, solo_paths, fused_paths = solo_and_fused(specs, tmp_path)

@@ -24,6 +24,7 @@ each run here starts from the weights ``GPT`` draws for its seed, sees the batch
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -41,6 +42,7 @@ import torch.nn.functional as F
 from scalelaw.groups import PER_RUN_FIELDS, differing_fields, group_key, micro_batch_seqs
 from scalelaw.proxy.data import batch_indices, get_batch, load_dataset, validation_starts
 from scalelaw.proxy.model import GPT, ModelConfig, apply_rotary, rotary_tables
+from scalelaw.proxy.parametrization import GROUPS
 from scalelaw.proxy.train import (
     DIVERGENCE_FACTOR,
     EMA,
@@ -67,10 +69,12 @@ class _Slot:
 class StackedGPT:
     """K copies of :class:`scalelaw.proxy.model.GPT` with a leading run axis.
 
-    ``flat``: (K, P) weights of the K runs, one row per run, laid out as the reference
-    model's ``named_parameters()``; ``grad``: (K, P) gradients. ``views()`` returns the
-    (K, *shape) leaf tensors the forward pass uses; their ``.grad`` are views of
-    ``grad``, so backward accumulates straight into the flat buffer.
+    ``flat``: (K, P) weights of the K runs, one row per run: the reference model's
+    parameters grouped by parametrization group (embedding, hidden, readout, gain; in
+    ``named_parameters()`` order within a group), so that each group is one column range
+    (``group_ranges``) whose per-run lr and decay are scalars. ``grad``: (K, P)
+    gradients. ``params`` holds the (K, *shape) leaf views the forward pass uses;
+    their ``.grad`` are views of ``grad``, so backward accumulates into the flat buffer.
     """
 
     def __init__(self, cfg: ModelConfig, references: Sequence[GPT], device: torch.device):
@@ -81,12 +85,23 @@ class StackedGPT:
         self.branch_scale = rules.residual_multiplier  # CompleteP: 1/l
         self.attn_scale = rules.attention_scale
         group_of = {id(p): g for g, ps in references[0].parameter_groups().items() for p in ps}
+        named = sorted(
+            references[0].named_parameters(), key=lambda item: GROUPS.index(group_of[id(item[1])])
+        )  # stable: named_parameters() order within a group
         self.slots: list[_Slot] = []
+        self.group_ranges: dict[str, tuple[int, int]] = {}
         start = 0
-        for name, p in references[0].named_parameters():
-            self.slots.append(_Slot(name, group_of[id(p)], tuple(p.shape), start, start + p.numel()))
+        for name, p in named:
+            group = group_of[id(p)]
+            self.slots.append(_Slot(name, group, tuple(p.shape), start, start + p.numel()))
+            first = self.group_ranges.get(group, (start, start))[0]
+            self.group_ranges[group] = (first, start + p.numel())
             start += p.numel()
-        rows = [torch.cat([p.detach().reshape(-1) for p in ref.parameters()]) for ref in references]
+        order = [name for name, _ in named]
+        rows = [
+            torch.cat([dict(ref.named_parameters())[n].detach().reshape(-1) for n in order])
+            for ref in references
+        ]
         self.flat = torch.stack(rows).to(device)
         self.grad = torch.zeros_like(self.flat)
         cos, sin = rotary_tables(cfg.seq_len, cfg.head_dim, cfg.rope_base)
@@ -136,18 +151,17 @@ class StackedGPT:
             p.grad = self.grad[:, start:end].view(k, *shape)
             self.params[name] = p
 
-    def keep(self, rows: torch.Tensor) -> None:
-        """Keep only the runs at ``rows`` (drop diverged ones); optimizer state is the caller's."""
-        self.flat = self.flat[rows].contiguous()
-        self.grad = self.grad[rows].contiguous()
-        self._bind()
+    def subset(self, rows: list[int]) -> StackedGPT:
+        """The runs at ``rows`` as a stacked model of their own (copies; for evaluation)."""
+        other = copy.copy(self)
+        other.keep(rows)
+        return other
 
-    def element_vector(self, value_of_group) -> torch.Tensor:
-        """(P,) vector holding ``value_of_group(group)`` at every element of that group."""
-        out = torch.empty(self.flat.shape[1], dtype=torch.float32)
-        for s in self.slots:
-            out[s.start : s.end] = float(value_of_group(s.group))
-        return out.to(self.flat.device)
+    def keep(self, rows: list[int]) -> None:
+        """Keep only the runs at ``rows`` (drop ended ones); optimizer state is the caller's."""
+        index = torch.tensor(rows, dtype=torch.long, device=self.flat.device)
+        self.flat, self.grad = self.flat[index], self.grad[index]
+        self._bind()
 
     # ---- forward --------------------------------------------------------------------
 
@@ -197,37 +211,55 @@ def _scaled(x: torch.Tensor, factor: float) -> torch.Tensor:
 
 
 class StackedAdamW:
-    """torch.optim.AdamW (decoupled, lr-coupled decay, bias-corrected) over a (K, P) buffer.
+    """torch.optim.AdamW (decoupled, lr-coupled decay, bias-corrected) for K stacked runs.
 
-    ``lr``: (K, P) peak lr of every element (per-run base lr x the parametrization's
-    per-group multiplier); ``decay``: (K, P) weight decay λ (0 where a group is not
-    decayed). ``step(factor)`` applies the schedule's multiplier of the peak lr.
+    Every (run, parametrization group) pair is one contiguous slice of the flat
+    buffers with scalar lr and decay, so the update is torch's own foreach AdamW
+    sequence over those slices, with one lr and decay per slice. ``lrs``, ``decays``:
+    per-run peak base lr and weight decay λ; the group's lr multiplier and whether it
+    decays come from ``rules``. ``step(factor)`` applies the schedule's multiplier.
     """
 
-    def __init__(self, model: StackedGPT, lr: torch.Tensor, decay: torch.Tensor, betas, eps: float):
-        self.model, self.lr, self.decay = model, lr, decay
+    def __init__(self, model: StackedGPT, lrs: Sequence[float], decays: Sequence[float], rules, betas):
+        self.model, self.rules = model, rules
+        self.lrs, self.decays = list(lrs), list(decays)
         self.beta1, self.beta2 = betas
-        self.eps = eps
         self.exp_avg = torch.zeros_like(model.flat)
         self.exp_avg_sq = torch.zeros_like(model.flat)
         self.steps = 0
 
-    @torch.no_grad()
-    def step(self, factor: float) -> None:
-        self.steps += 1
-        w, g = self.model.flat, self.model.grad
-        lr = self.lr * factor
-        w.mul_(1 - lr * self.decay)
-        self.exp_avg.lerp_(g, 1 - self.beta1)
-        self.exp_avg_sq.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
-        bias1 = 1 - self.beta1**self.steps
-        bias2_sqrt = math.sqrt(1 - self.beta2**self.steps)
-        denom = (self.exp_avg_sq.sqrt() / bias2_sqrt).add_(self.eps)
-        w.sub_(lr / bias1 * self.exp_avg / denom)
+    def _slices(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        return [flat[k, a:b] for k in range(flat.shape[0]) for a, b in self.model.group_ranges.values()]
 
-    def keep(self, rows: torch.Tensor) -> None:
-        self.lr, self.decay = self.lr[rows], self.decay[rows]
-        self.exp_avg, self.exp_avg_sq = self.exp_avg[rows], self.exp_avg_sq[rows]
+    @torch.no_grad()
+    def step(self, factors: Sequence[float]) -> None:
+        """One update; ``factors``: each run's schedule multiplier of its peak lr this step."""
+        self.steps += 1
+        groups = list(self.model.group_ranges)
+        lr = [
+            base * self.rules.lr_multiplier(g) * f
+            for base, f in zip(self.lrs, factors, strict=True)
+            for g in groups
+        ]
+        decay = [
+            self.decays[k] if self.rules.decays(g) else 0.0 for k in range(len(self.decays)) for g in groups
+        ]
+        w, grad = self._slices(self.model.flat), self._slices(self.model.grad)
+        m, v = self._slices(self.exp_avg), self._slices(self.exp_avg_sq)
+        torch._foreach_mul_(w, [1 - a * d for a, d in zip(lr, decay, strict=True)])
+        torch._foreach_lerp_(m, grad, 1 - self.beta1)
+        torch._foreach_mul_(v, self.beta2)
+        torch._foreach_addcmul_(v, grad, grad, 1 - self.beta2)
+        bias1 = 1 - self.beta1**self.steps
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, math.sqrt(1 - self.beta2**self.steps))
+        torch._foreach_add_(denom, self.rules.eps())
+        torch._foreach_addcdiv_(w, m, denom, [-a / bias1 for a in lr])
+
+    def keep(self, rows: list[int]) -> None:
+        index = torch.tensor(rows, dtype=torch.long, device=self.exp_avg.device)
+        self.lrs, self.decays = [self.lrs[r] for r in rows], [self.decays[r] for r in rows]
+        self.exp_avg, self.exp_avg_sq = self.exp_avg[index], self.exp_avg_sq[index]
 
 
 @torch.no_grad()
@@ -255,7 +287,7 @@ def train_group(
     metrics_paths: Sequence[str | Path | None] | None = None,
     stacked: bool | None = None,
 ) -> list[RunResult]:
-    """Train runs that differ only in lr, weight decay and init std as one stacked model.
+    """Train runs that differ only in PER_RUN_FIELDS (lr, decay, init, budget, schedule) as one model.
 
     Returns one :class:`RunResult` per spec, in order; each matches what
     ``train(spec)`` returns for it (to float rounding; see tests/test_fused.py).
@@ -288,17 +320,14 @@ def _reference_models(specs: Sequence[RunSpec], cfgs: Sequence[ModelConfig]) -> 
 
 
 def _train_stacked(specs: list[RunSpec], paths: list[str | Path | None]) -> list[RunResult]:
-    first = specs[0]
+    first = specs[0]  # shares batch size, shape, data order and seed with every run
     device = resolve_device(first.device)
     data = load_dataset(first.dataset)
     cfgs = [s.model_config(data.vocab_size) for s in specs]
     model = StackedGPT(cfgs[0], _reference_models(specs, cfgs), device)
-    rules = cfgs[0].rules
-    lrs = torch.tensor([s.lr for s in specs], dtype=torch.float32, device=device)[:, None]
-    wds = torch.tensor([s.weight_decay for s in specs], dtype=torch.float32, device=device)[:, None]
-    mult = model.element_vector(rules.lr_multiplier)[None, :]
-    decays = model.element_vector(lambda g: 1.0 if rules.decays(g) else 0.0)[None, :]
-    opt = StackedAdamW(model, lrs * mult, wds * decays, first.betas, rules.eps())
+    opt = StackedAdamW(
+        model, [s.lr for s in specs], [s.weight_decay for s in specs], cfgs[0].rules, first.betas
+    )
     use_bf16 = device.type == "cuda"
     losses_fn = torch.compile(model.losses) if first.compile else model.losses
 
@@ -312,6 +341,7 @@ def _train_stacked(specs: list[RunSpec], paths: list[str | Path | None]) -> list
     start_loss = [math.nan] * len(specs)
     smooth = [math.nan] * len(specs)
     ended: dict[int, tuple[int, bool]] = {}  # spec index -> (steps trained, diverged)
+    val_of: dict[int, float] = {}
     t0 = time.perf_counter()
     with ExitStack() as files:
         # Our .grad are strided views of the flat gradient buffer, which autograd flags as
@@ -319,8 +349,8 @@ def _train_stacked(specs: list[RunSpec], paths: list[str | Path | None]) -> list
         files.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
         logs = [files.enter_context(open(p, "a", encoding="utf-8")) if p else None for p in paths]
-        for step in range(first.steps):
-            factor = lr_factor(first, step)
+        for step in range(max(s.steps for s in specs)):
+            factors = [lr_factor(specs[run], step) for run in active]  # per-run schedules
             starts = batch_indices(len(data.train), seqs_per_step, first.seq_len, first.seed, step)
             step_loss = torch.zeros(len(active), device=device)
             for i in range(n_micro):
@@ -331,36 +361,39 @@ def _train_stacked(specs: list[RunSpec], paths: list[str | Path | None]) -> list
                 step_loss += per_run.detach() / n_micro
             if first.grad_clip > 0:
                 clip_per_run(model.grad, first.grad_clip)
-            opt.step(factor)
+            opt.step(factors)
             model.grad.zero_()
-            keep = []
+            keep, finished = [], []
             for row, (run, loss) in enumerate(zip(active, step_loss.tolist(), strict=True)):
                 if step == 0:
                     start_loss[run] = loss
                 smooth[run] = loss if step == 0 else EMA * smooth[run] + (1 - EMA) * loss
                 if logs[run]:
                     record = {"step": step, "tokens": (step + 1) * first.batch_size, "loss": loss}
-                    record["lr"] = specs[run].lr * factor
+                    record["lr"] = specs[run].lr * factors[row]
                     logs[run].write(json.dumps(record) + "\n")
                 if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * start_loss[run]:
                     ended[run] = (step + 1, True)
+                elif step + 1 == specs[run].steps:
+                    ended[run] = (step + 1, False)
+                    finished.append(row)
                 else:
                     keep.append(row)
+            if finished:  # a budget ends here: its validation loss, then it leaves the stack
+                losses = evaluate_stacked(
+                    model.subset(finished), data.val, first, device, micro_seqs, autocast
+                )
+                val_of.update({active[row]: loss for row, loss in zip(finished, losses, strict=True)})
             if len(keep) < len(active):
-                rows = torch.tensor(keep, dtype=torch.long, device=device)
-                model.keep(rows)
-                opt.keep(rows)
+                model.keep(keep)
+                opt.keep(keep)
                 active = [active[r] for r in keep]
             if not active:
                 break
-    for run in active:
-        ended[run] = (first.steps, False)
-    val = evaluate_stacked(model, data.val, first, device, micro_seqs, autocast) if active else []
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     wall = time.perf_counter() - t0
-    val_of = dict(zip(active, val, strict=True))
-    share = wall / len(specs)
+    total_steps = sum(steps for steps, _ in ended.values())
     peak = _peak_flops(device)
     results = []
     for run, spec in enumerate(specs):
@@ -369,6 +402,7 @@ def _train_stacked(specs: list[RunSpec], paths: list[str | Path | None]) -> list
         if not math.isfinite(loss):
             diverged, loss = True, math.nan
         trained = steps * spec.batch_size
+        share = wall * steps / total_steps  # the run's part of the group's time, by steps trained
         tokens_per_s = trained / share
         results.append(
             RunResult(
