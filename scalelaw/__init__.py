@@ -7,6 +7,7 @@ small μP proxy runs.
     print(law.summary())
     print(scalelaw.fit_transfer(runs).summary())       # μTransfer: lr* at fixed batch vs N
     p = scalelaw.predict(model_size=7e9, tokens=1.4e12, law=law, seq_len=4096)
+    v = scalelaw.verify(law, spec, width=128, depth=2, tokens=262_144, out="runs/v")  # trains
 
 Importing scalelaw, fitting and predicting never import torch or matplotlib.
 """
@@ -26,6 +27,7 @@ from scalelaw.runs import (
 )
 from scalelaw.surface import FitError
 from scalelaw.transfer import TransferFit, fit_transfer, lr_optima_by_batch
+from scalelaw.verify import Verification, verify
 
 __version__ = "0.1.0"
 
@@ -39,6 +41,7 @@ __all__ = [
     "Prediction",
     "RunsTableError",
     "TransferFit",
+    "Verification",
     "cell_optima",
     "fit",
     "fit_loss_law",
@@ -52,5 +55,6 @@ __all__ = [
     "read_runs",
     "usable_runs",
     "validate_runs",
+    "verify",
     "write_runs",
 ]

@@ -1,7 +1,8 @@
-"""Command line: ``scalelaw fit``, ``scalelaw predict`` and ``scalelaw coordcheck``.
+"""Command line: ``scalelaw fit | predict | sweep | verify | report | demo | coordcheck``.
 
     scalelaw fit RUNS [--format steplaw|csv|parquet] [--where "params <= 4.3e8"] --out law.json
     scalelaw predict MODEL_SIZE TOKENS [--law law.json | --preset steplaw] [--seq-len 2048] [--json]
+    scalelaw verify LAW --spec SPEC --width W --depth L --tokens D [--sweep-out DIR]
     scalelaw coordcheck --param mup --widths 64,128,256,512 [--steps 4]
 
 Sizes accept plain numbers (7e9) and suffixes K, M, B/G, T (7B, 1.4T).
@@ -195,6 +196,44 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _factors(text: str, option: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: use comma-separated numbers, e.g. 0.5,1,2") from None
+    if not values or not all(v > 0 and v != float("inf") for v in values):
+        raise UsageError(f"{option} {text!r}: factors must be positive and finite")
+    return values
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from scalelaw.executors import SlurmOptions
+    from scalelaw.sweepspec import load_spec
+    from scalelaw.verify import verify
+
+    law = get_law(args.law)
+    spec = load_spec(args.spec)
+    out = Path(args.sweep_out or Path("runs") / f"{spec.name}-verify")
+    result = verify(
+        law,
+        spec,
+        args.width,
+        args.depth,
+        int(parse_size(args.tokens)),
+        out,
+        lr_factors=_factors(args.lr_factors, "--lr-factors"),
+        batch_factors=_factors(args.batch_factors, "--batch-factors"),
+        confidence=args.confidence,
+        backend=args.backend,
+        workers=args.workers,
+        slurm=SlurmOptions(partition=args.partition, time_min=args.time_min, cluster=args.cluster),
+        fuse=not args.no_fuse,
+    )
+    print(result.summary())
+    print(f"\nverification runs: {out / 'runs.parquet'}\nscore: {out / 'verify.json'}")
+    return 0
+
+
 def _cmd_coordcheck(args: argparse.Namespace) -> int:
     from scalelaw.proxy.coordcheck import coord_check, coord_slopes  # imports torch
 
@@ -281,6 +320,28 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--target", default="7e9,1.4e12", help="MODEL_SIZE,TOKENS to predict")
     d.add_argument("--seq-len", type=int, default=4096)
     d.set_defaults(run=_cmd_demo)
+
+    v = sub.add_parser("verify", help="train a law's prediction for a larger proxy and score it")
+    v.add_argument("law", help="a law JSON file written by `scalelaw fit --out` (or demo's law.json)")
+    v.add_argument(
+        "--spec", required=True, help="the sweep spec (TOML) the law's runs came from: recipe, μP base"
+    )
+    v.add_argument("--width", type=int, required=True, help="width of the verification proxy")
+    v.add_argument("--depth", type=int, required=True, help="depth of the verification proxy")
+    v.add_argument("--tokens", required=True, help="training tokens of the verification runs, e.g. 262144")
+    v.add_argument(
+        "--sweep-out", help="directory of the verification sweep (default runs/<spec name>-verify)"
+    )
+    v.add_argument("--lr-factors", default="0.7071067811865476,1,1.4142135623730951", help="lr grid / lr*")
+    v.add_argument("--batch-factors", default="0.5,1,2", help="batch grid / B* (rounded to whole sequences)")
+    v.add_argument("--confidence", type=float, default=0.8, help="interval level (default 0.8)")
+    v.add_argument("--backend", choices=["local", "slurm"], default="local")
+    v.add_argument("--workers", type=int, help="local CPU worker processes (GPUs: one per GPU)")
+    v.add_argument("--no-fuse", action="store_true", help="train every run on its own")
+    v.add_argument("--partition", help="SLURM partition")
+    v.add_argument("--time-min", type=int, default=60, help="SLURM time limit per task, minutes")
+    v.add_argument("--cluster", choices=["slurm", "local", "debug"], help="submitit cluster (tests: debug)")
+    v.set_defaults(run=_cmd_verify)
 
     c = sub.add_parser("coordcheck", help="coordinate check of a parametrization across widths")
     c.add_argument("--param", choices=["sp", "mup", "completep"], default="mup")

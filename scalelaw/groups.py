@@ -44,6 +44,18 @@ def micro_batch_seqs(batch_size: int, seq_len: int, micro_batch_size: int | None
     return micro
 
 
+EVAL_TOKENS = 4096  # tokens per validation forward pass (no activations are kept there)
+
+
+def eval_batch_seqs(seq_len: int, micro_seqs: int) -> int:
+    """Sequences per validation forward pass: at least EVAL_TOKENS tokens, at least a micro-batch.
+
+    Tied to the training micro-batch, a batch of one sequence would validate 65k tokens
+    in 1024+ tiny forward passes, more time than small proxies spend training.
+    """
+    return max(micro_seqs, EVAL_TOKENS // seq_len)
+
+
 def group_memory_bytes(spec: Any, runs: int = 1) -> int:
     """Estimated peak memory of ``runs`` stacked runs shaped like ``spec``, in bytes (fp32).
 

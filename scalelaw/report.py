@@ -667,3 +667,82 @@ def write_report(
 ) -> Path:
     """Render the report (:func:`render_report`) and write it atomically to ``path``."""
     return atomic_write_text(Path(path), render_report(runs, law, targets, seq_len, title, lead_html))
+
+
+def verification_figure(v) -> Figure:
+    """The verification grid: each run's loss over the best run's, in percent, on
+    (lr, batch size) axes, with the predicted setting (star) and its intervals (dashed)."""
+    runs = v.runs if hasattr(v, "runs") else None
+    if runs is None:
+        raise ValueError("verification_figure needs a Verification with its runs (scalelaw.verify)")
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    finite = runs[np.isfinite(runs["loss"].to_numpy(float))]
+    excess = 100 * (finite["loss"] / v.measured_best_loss - 1)
+    points = ax.scatter(
+        finite["lr"], finite["batch_size"], c=excess, s=260, cmap="viridis_r", edgecolors="k", zorder=2
+    )
+    for lr, b, e in zip(finite["lr"], finite["batch_size"], excess, strict=True):
+        ax.annotate(
+            f"+{e:.2f}%", (lr, b), xytext=(0, -17), textcoords="offset points", ha="center", fontsize=7
+        )
+    for r in runs[~np.isfinite(runs["loss"].to_numpy(float))].itertuples():
+        ax.scatter([r.lr], [r.batch_size], marker="x", color="red", s=80, zorder=2)
+    p = v.prediction
+    ax.scatter(
+        [p.lr], [p.batch_size], marker="*", s=240, color="orange", edgecolors="k", zorder=3, label="predicted"
+    )
+    lo_lr, hi_lr = p.lr_interval or (p.lr, p.lr)
+    lo_b, hi_b = p.batch_size_interval or (p.batch_size, p.batch_size)
+    xmin, xmax = min(v.lr_grid) / 1.6, max(v.lr_grid) * 1.6
+    ymin, ymax = min(v.batch_grid) / 1.8, max(v.batch_grid) * 1.8
+    box_x = [max(lo_lr, xmin), min(hi_lr, xmax)]
+    box_y = [max(lo_b, ymin), min(hi_b, ymax)]
+    ax.plot(
+        [box_x[0], box_x[1], box_x[1], box_x[0], box_x[0]],
+        [box_y[0], box_y[0], box_y[1], box_y[1], box_y[0]],
+        "--",
+        color="orange",
+        label=f"{p.confidence:.0%} intervals (clipped)",
+    )
+    ax.set(xscale="log", yscale="log", xlim=(xmin, xmax), ylim=(ymin, ymax))
+    ax.set_xlabel("peak lr")
+    ax.set_ylabel("batch size (tokens)")
+    ax.set_xticks(v.lr_grid, [f"{x:.2g}" for x in v.lr_grid])
+    ax.set_yticks(v.batch_grid, [str(b) for b in v.batch_grid])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_title(f"width {v.width}, {v.tokens:,} tokens: loss over the best run", fontsize=9)
+    fig.colorbar(points, ax=ax, label="% above the best run")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def verification_html(v, more: Sequence[str] = ()) -> str:
+    """The report's opening section: the verdict, the verification grid, its numbers."""
+    d = v.to_dict()
+    rows = [
+        (
+            "regret of the predicted setting",
+            f"{d['regret_pct']:.2f}%" if d["regret_pct"] is not None else "diverged",
+        ),
+        ("best run", f"lr {v.best_lr:.3g}, B {v.best_batch_size} tokens, loss {v.measured_best_loss:.4f}"),
+        ("best lr inside the interval", "yes" if v.lr_inside_interval else "no"),
+        ("best B inside the interval", "yes" if v.batch_inside_interval else "no"),
+    ]
+    if d["loss_error_pct"] is not None:
+        rows.append(
+            ("loss law: predicted vs best run", f"{v.predicted_loss:.4f} ({d['loss_error_pct']:+.2f}%)")
+        )
+    if v.extrapolation:
+        rows.append(
+            ("beyond the fitted range", ", ".join(f"{k} x{x:.3g}" for k, x in v.extrapolation.items()))
+        )
+    if v.cells_total:
+        rows.append(("fitted cells bracketed", f"{v.cells_bracketed} of {v.cells_total}"))
+    table = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(x)}</td></tr>" for k, x in rows)
+    return (
+        f"<p class='verdict'><b>{html.escape(v.verdict())}</b></p>"
+        f"<div class='targets'><table class='t'>{table}</table>"
+        f"{_img(verification_figure(v), 'verification grid')}</div>" + "".join(more)
+    )

@@ -32,6 +32,16 @@ def true_loss(n, d):
     return e + a / np.asarray(n, float) ** alpha + b / np.asarray(d, float) ** beta
 
 
+def landscape(n, d, lr, batch_size):
+    """Noise-free loss of a run at (lr, batch size) in cell (N, D): the law and bowl of
+    :func:`make_runs` (10 + for a blown-up lr more than e^2.5 above the optimum)."""
+    k = SHAPE
+    u = np.log(np.asarray(lr, float) / true_lr(n, d))
+    v = np.log(np.asarray(batch_size, float) / true_batch(n, d))
+    q = k[0] * u * u + k[1] * v * v + k[2] * u * v + k[3] * u**3 + k[4] * v**3
+    return np.where(u > 2.5, 10.0, true_loss(n, d) * np.exp(q))
+
+
 def make_runs(
     seed: int = 0,
     noise: float = 5e-4,

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from scalelaw.groups import PER_RUN_FIELDS, differing_fields, group_key, micro_batch_seqs
+from scalelaw.groups import PER_RUN_FIELDS, differing_fields, eval_batch_seqs, group_key, micro_batch_seqs
 from scalelaw.proxy.data import batch_indices, get_batch, load_dataset, validation_starts
 from scalelaw.proxy.model import GPT, ModelConfig, apply_rotary, rotary_tables
 from scalelaw.proxy.parametrization import GROUPS
@@ -381,7 +381,12 @@ def _train_stacked(specs: list[RunSpec], paths: list[str | Path | None]) -> list
                     keep.append(row)
             if finished:  # a budget ends here: its validation loss, then it leaves the stack
                 losses = evaluate_stacked(
-                    model.subset(finished), data.val, first, device, micro_seqs, autocast
+                    model.subset(finished),
+                    data.val,
+                    first,
+                    device,
+                    eval_batch_seqs(first.seq_len, micro_seqs),
+                    autocast,
                 )
                 val_of.update({active[row]: loss for row, loss in zip(finished, losses, strict=True)})
             if len(keep) < len(active):

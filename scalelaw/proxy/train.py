@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from scalelaw.groups import micro_batch_seqs
+from scalelaw.groups import eval_batch_seqs, micro_batch_seqs
 from scalelaw.proxy.data import batch_indices, get_batch, load_dataset, validation_starts
 from scalelaw.proxy.model import GPT
 from scalelaw.runspec import RunSpec
@@ -202,7 +202,15 @@ def train(spec: RunSpec, metrics_path: str | Path | None = None) -> RunResult:
     val_loss = (
         float("nan")
         if diverged
-        else evaluate(model, data.val, spec.seq_len, spec.val_tokens, device, micro_seqs, autocast)
+        else evaluate(
+            model,
+            data.val,
+            spec.seq_len,
+            spec.val_tokens,
+            device,
+            eval_batch_seqs(spec.seq_len, micro_seqs),
+            autocast,
+        )
     )
     if not math.isfinite(val_loss):
         diverged, val_loss = True, float("nan")

@@ -1,0 +1,340 @@
+"""Verify a prediction by training it: a small sweep centred on the predicted (lr*, B*)
+for a proxy beyond the fitted range, and its score.
+
+    law = scalelaw.fit(runs)
+    v = scalelaw.verify(law, spec, width=128, depth=2, tokens=262_144, out="runs/verify")
+    print(v.verdict())       # predicted lr 3.1e-03, B 64 tokens for width 128 ... ; trained: ...
+    v.regret_pct, v.lr_inside_interval, v.batch_inside_interval
+
+The verification runs are an ordinary sweep (``OUT/runs.parquet``, the runs-table
+schema; resumable, any backend), so anyone can recompute the score from the raw
+losses with :func:`score`. The grid is the predicted lr times ``lr_factors`` (default
+2^-0.5, 1, 2^0.5) by the predicted batch size times ``batch_factors`` (default 1/2, 1, 2),
+batch sizes rounded to whole sequences (at least one; doubled upward where rounding
+merged two points). The score:
+
+- ``regret_pct``: loss at the predicted (lr, B), interpolated in (log lr, log B) over
+  the grid's runs as :func:`scalelaw.optima.regret` does, over the best run's loss,
+  minus 1, in percent (inf when the predicted run itself diverged);
+- ``lr_inside_interval`` / ``batch_inside_interval``: whether the best run's lr and B
+  lie inside the prediction's intervals (``confidence``, default 80%);
+- ``predicted_loss`` against ``measured_best_loss``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalelaw.atomic import atomic_write_text
+from scalelaw.optima import regret
+from scalelaw.predict import Prediction
+from scalelaw.shapes import non_embedding_params
+
+LR_FACTORS = (2**-0.5, 1.0, 2**0.5)
+BATCH_FACTORS = (0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The score of one prediction trained at a proxy scale (see the module docstring).
+
+    Units: ``params`` non-embedding parameters, ``tokens`` and batch sizes in tokens,
+    lr the peak (base) learning rate, losses in nats per token, ``regret_pct`` and
+    ``loss_error_pct`` in percent, ``wall_s`` seconds spent training the grid now
+    (0 when every run was reused from an earlier call).
+    """
+
+    width: int
+    depth: int
+    params: int
+    tokens: int
+    prediction: Prediction
+    lr_grid: tuple[float, ...]
+    batch_grid: tuple[int, ...]
+    best_lr: float
+    best_batch_size: int
+    measured_best_loss: float
+    predicted_setting_loss: float
+    regret_pct: float
+    lr_inside_interval: bool
+    batch_inside_interval: bool
+    runs_total: int
+    runs_diverged: int
+    wall_s: float = 0.0
+    cells_bracketed: int | None = None
+    cells_total: int | None = None
+    fitted_range: dict[str, float] = field(default_factory=dict)
+    runs: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # the verification runs
+
+    @property
+    def predicted_loss(self) -> float | None:
+        return self.prediction.loss
+
+    @property
+    def loss_error_pct(self) -> float | None:
+        """(predicted loss / best measured loss - 1) in percent; None without a loss law."""
+        if self.prediction.loss is None or not math.isfinite(self.measured_best_loss):
+            return None
+        return 100.0 * (self.prediction.loss / self.measured_best_loss - 1.0)
+
+    @property
+    def extrapolation(self) -> dict[str, float]:
+        """How far beyond the fitted range the target lies: N / max fitted N, D / max fitted D."""
+        out = {}
+        if "params_max" in self.fitted_range:
+            out["params"] = self.params / self.fitted_range["params_max"]
+        if "tokens_max" in self.fitted_range:
+            out["tokens"] = self.tokens / self.fitted_range["tokens_max"]
+        return out
+
+    def verdict(self) -> str:
+        """One line: what was predicted, and what training it showed."""
+        p = self.prediction
+        head = (
+            f"predicted lr {p.display('lr')}, B {p.display('batch_size')} tokens for width {self.width} "
+            f"(N {self.params:.3g}) at {self.tokens:,} tokens"
+        )
+        if not math.isfinite(self.regret_pct):
+            trained = f"trained: the predicted setting diverged (best of {self.runs_total} runs: "
+            trained += f"lr {self.best_lr:.3g}, B {self.best_batch_size})"
+        else:
+            trained = f"trained: within {self.regret_pct:.2f}% of the best of {self.runs_total} runs"
+        level = f"{p.confidence:.0%}"
+        inside = [
+            name for name, ok in (("lr", self.lr_inside_interval), ("B", self.batch_inside_interval)) if ok
+        ]
+        if len(inside) == 2:
+            where = f"best run inside the {level} intervals"
+        elif inside:
+            outside = "B" if inside == ["lr"] else "lr"
+            where = f"best run's {inside[0]} inside its {level} interval, its {outside} outside"
+        else:
+            where = f"best run outside both {level} intervals"
+        return f"{head}; {trained}; {where}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (the keys of verify.json); NaN and inf become None."""
+
+        def num(x: float | None) -> float | None:
+            return None if x is None or not math.isfinite(x) else float(x)
+
+        return {
+            "verdict": self.verdict(),
+            "width": self.width,
+            "depth": self.depth,
+            "params": self.params,
+            "tokens": self.tokens,
+            "predicted_lr": num(self.prediction.lr),
+            "predicted_batch_size": num(self.prediction.batch_size),
+            "lr_interval": self.prediction.to_dict()["lr_interval"],
+            "batch_size_interval": self.prediction.to_dict()["batch_size_interval"],
+            "confidence": self.prediction.confidence,
+            "lr_grid": list(self.lr_grid),
+            "batch_grid": list(self.batch_grid),
+            "best_lr": self.best_lr,
+            "best_batch_size": self.best_batch_size,
+            "measured_best_loss": num(self.measured_best_loss),
+            "predicted_setting_loss": num(self.predicted_setting_loss),
+            "predicted_loss": num(self.predicted_loss),
+            "loss_error_pct": num(self.loss_error_pct),
+            "regret_pct": num(self.regret_pct),
+            "lr_inside_interval": self.lr_inside_interval,
+            "batch_inside_interval": self.batch_inside_interval,
+            "runs_total": self.runs_total,
+            "runs_diverged": self.runs_diverged,
+            "cells_bracketed": self.cells_bracketed,
+            "cells_total": self.cells_total,
+            "extrapolation": {k: num(v) for k, v in self.extrapolation.items()},
+            "wall_s": self.wall_s,
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        if path is not None:
+            atomic_write_text(Path(path), text)
+        return text
+
+    def summary(self) -> str:
+        v = self.to_dict()
+        lines = [self.verdict(), ""]
+        lines.append(
+            f"  grid: lr {[f'{x:.3g}' for x in self.lr_grid]} x batch {list(self.batch_grid)} tokens"
+        )
+        lines.append(
+            f"  best run: lr {self.best_lr:.3g}, B {self.best_batch_size}, "
+            f"loss {self.measured_best_loss:.4f}; predicted setting {self.predicted_setting_loss:.4f}"
+        )
+        if v["loss_error_pct"] is not None:
+            lines.append(
+                f"  loss law: predicted {self.predicted_loss:.4f} ({v['loss_error_pct']:+.2f}% vs best run)"
+            )
+        if self.extrapolation:
+            lines.append(
+                "  beyond the fitted range: "
+                + ", ".join(f"{k} x{x:.3g}" for k, x in self.extrapolation.items())
+            )
+        if self.cells_total:
+            lines.append(f"  fitted cells bracketed: {self.cells_bracketed} of {self.cells_total}")
+        if self.runs_diverged:
+            lines.append(f"  {self.runs_diverged} of {self.runs_total} verification runs diverged")
+        return "\n".join(lines)
+
+
+def verification_grid(
+    prediction: Prediction,
+    seq_len: int,
+    lr_factors: Sequence[float] = LR_FACTORS,
+    batch_factors: Sequence[float] = BATCH_FACTORS,
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """The lrs and batch sizes (tokens, whole sequences, at least one) around a prediction."""
+    for name, factors in (("lr_factors", lr_factors), ("batch_factors", batch_factors)):
+        if not factors or not all(
+            isinstance(f, (int, float)) and math.isfinite(f) and f > 0 for f in factors
+        ):
+            raise ValueError(f"verify: {name} must be positive finite numbers, got {list(factors)!r}")
+    if not (math.isfinite(prediction.lr) and prediction.lr > 0):
+        raise ValueError(f"verify: the predicted lr {prediction.lr!r} is not a positive number")
+    if not (math.isfinite(prediction.batch_size) and prediction.batch_size > 0):
+        raise ValueError(
+            f"verify: the predicted batch size {prediction.batch_size!r} is not a positive number"
+        )
+    lrs = tuple(sorted({prediction.lr * f for f in lr_factors}))
+    batches = sorted({max(1, round(prediction.batch_size * f / seq_len)) * seq_len for f in batch_factors})
+    while len(batches) < len(set(batch_factors)):  # rounding to whole sequences merged points
+        batches.append(2 * batches[-1])
+    return lrs, tuple(batches)
+
+
+def score(
+    runs: pd.DataFrame,
+    prediction: Prediction,
+    width: int,
+    depth: int,
+    wall_s: float = 0.0,
+    cells: tuple[int, int] | None = None,
+    fitted_range: dict[str, float] | None = None,
+) -> Verification:
+    """Score a prediction against the verification runs (one cell of the runs-table schema)."""
+    if runs.empty:
+        raise ValueError("verify: no finished verification runs to score")
+    loss = runs["loss"].to_numpy(float)
+    finite = np.isfinite(loss) & ~runs.get("diverged", pd.Series(False, index=runs.index)).to_numpy(bool)
+    if not finite.any():
+        raise ValueError(
+            f"verify: all {len(runs)} verification runs diverged; the predicted lr {prediction.lr:.3g} "
+            "is far too high for this proxy"
+        )
+    best = runs[finite].loc[runs[finite]["loss"].idxmin()]
+    lrs = np.sort(runs["lr"].unique())
+    batches = np.sort(runs["batch_size"].unique())
+    centre_lr = lrs[np.argmin(np.abs(np.log(lrs / prediction.lr)))]
+    centre_b = batches[np.argmin(np.abs(np.log(batches / prediction.batch_size)))]
+    centre = runs[(runs["lr"] == centre_lr) & (runs["batch_size"] == centre_b)]
+    centre_loss = float(centre["loss"].iloc[0]) if len(centre) else math.nan
+    if math.isfinite(centre_loss):
+        regret_pct = 100.0 * regret(runs[finite], prediction.lr, prediction.batch_size)
+    else:
+        regret_pct = math.inf
+    lr_iv, b_iv = prediction.lr_interval, prediction.batch_size_interval
+    return Verification(
+        width=int(width),
+        depth=int(depth),
+        params=non_embedding_params(width, depth),
+        tokens=int(runs["tokens"].iloc[0]),
+        prediction=prediction,
+        lr_grid=tuple(float(x) for x in lrs),
+        batch_grid=tuple(int(b) for b in batches),
+        best_lr=float(best["lr"]),
+        best_batch_size=int(best["batch_size"]),
+        measured_best_loss=float(best["loss"]),
+        predicted_setting_loss=centre_loss,
+        regret_pct=regret_pct,
+        lr_inside_interval=bool(lr_iv is not None and lr_iv[0] <= best["lr"] <= lr_iv[1]),
+        batch_inside_interval=bool(b_iv is not None and b_iv[0] <= best["batch_size"] <= b_iv[1]),
+        runs_total=len(runs),
+        runs_diverged=int((~finite).sum()),
+        wall_s=wall_s,
+        cells_bracketed=cells[0] if cells else None,
+        cells_total=cells[1] if cells else None,
+        fitted_range=dict(fitted_range or {}),
+        runs=runs.reset_index(drop=True),
+    )
+
+
+def verify(
+    law,
+    spec,
+    width: int,
+    depth: int,
+    tokens: int,
+    out: str | os.PathLike,
+    *,
+    lr_factors: Sequence[float] = LR_FACTORS,
+    batch_factors: Sequence[float] = BATCH_FACTORS,
+    confidence: float = 0.8,
+    backend: str = "local",
+    workers: int | None = None,
+    slurm=None,
+    fuse: bool = True,
+    cells: tuple[int, int] | None = None,
+    log: Callable[[str], None] = print,
+) -> Verification:
+    """Train the law's prediction for a proxy of ``width`` x ``depth`` on ``tokens`` tokens.
+
+    ``law``: a fitted :class:`scalelaw.HyperparameterLaw`. ``spec``: the
+    :class:`scalelaw.sweepspec.SweepSpec` its runs came from (parametrization, base
+    shape, head dim and recipe are taken from it; so the proxy differs from the fitted
+    ones only in size). Runs go to ``out`` (``out/runs.parquet``), score to
+    ``out/verify.json``. Re-running reuses finished runs.
+    """
+    from scalelaw.sweep import run_sweep  # planning is torch-free; training imports torch
+
+    for name, value in (("width", width), ("depth", depth), ("tokens", tokens)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"verify: {name} must be a positive integer, got {value!r}")
+    if width % spec.model.head_dim:
+        raise ValueError(
+            f"verify: width {width} is not a multiple of the spec's head_dim {spec.model.head_dim}"
+        )
+    params = non_embedding_params(width, depth)
+    prediction = law.predict(params, tokens, seq_len=spec.recipe.seq_len, confidence=confidence)
+    lrs, batches = verification_grid(prediction, spec.recipe.seq_len, lr_factors, batch_factors)
+    if tokens < max(batches):
+        raise ValueError(f"verify: {tokens} tokens is less than one batch of {max(batches)} tokens")
+    vspec = dataclasses.replace(
+        spec,
+        name=f"{spec.name}-verify",
+        model=dataclasses.replace(spec.model, shapes=((int(width), int(depth)),)),
+        lrs=lrs,
+        batch_sizes=batches,
+        budgets=(int(tokens),),
+        tokens_per_param=(),
+        recipe=dataclasses.replace(spec.recipe, seeds=spec.recipe.seeds[:1]),
+    )
+    log(
+        f"verify: width {width} x depth {depth} (N {params:.3g}) at {tokens:,} tokens: "
+        f"{len(lrs)} lrs x {len(batches)} batch sizes around lr {prediction.lr:.3g}, "
+        f"B {prediction.batch_size:.3g}"
+    )
+    t0 = time.perf_counter()
+    report = run_sweep(vspec, out, backend=backend, workers=workers, slurm=slurm, fuse=fuse, log=log)
+    wall = time.perf_counter() - t0 if report.ran else 0.0
+    if report.table is None or report.table.empty:
+        raise ValueError(f"verify: no verification run finished in {out}; see {Path(out) / 'events.jsonl'}")
+    fitted: dict[str, float] = {}
+    if law.fit_range:
+        fitted = {"params_max": float(law.fit_range["N"][1]), "tokens_max": float(law.fit_range["D"][1])}
+    result = score(report.table, prediction, width, depth, wall_s=wall, cells=cells, fitted_range=fitted)
+    result.to_json(Path(out) / "verify.json")
+    return result
