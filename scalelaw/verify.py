@@ -10,8 +10,8 @@ The verification runs are an ordinary sweep (``OUT/runs.parquet``, the runs-tabl
 schema; resumable, any backend), so anyone can recompute the score from the raw
 losses with :func:`score`. The grid is the predicted lr times ``lr_factors`` (default
 2^-0.5, 1, 2^0.5) by the predicted batch size times ``batch_factors`` (default 1/2, 1, 2),
-batch sizes rounded to whole sequences (at least one; doubled upward where rounding
-merged two points). The score:
+the batch grid centred on the power-of-two number of sequences nearest the predicted
+batch size (at least one sequence; doubled upward where rounding merged two points). The score:
 
 - ``regret_pct``: loss at the predicted (lr, B), interpolated in (log lr, log B) over
   the grid's runs as :func:`scalelaw.optima.regret` does, over the best run's loss,
@@ -210,7 +210,11 @@ def verification_grid(
             f"verify: the predicted batch size {prediction.batch_size!r} is not a positive number"
         )
     lrs = tuple(sorted({prediction.lr * f for f in lr_factors}))
-    batches = sorted({max(1, round(prediction.batch_size * f / seq_len)) * seq_len for f in batch_factors})
+    # Centre on the power-of-two number of sequences nearest B* (in log): with the default
+    # factors every batch size then divides a power-of-two budget, so all runs train the
+    # same number of tokens. The score still reads the loss at the predicted B itself.
+    centre = seq_len * 2.0 ** round(math.log2(max(prediction.batch_size / seq_len, 1.0)))
+    batches = sorted({max(1, round(centre * f / seq_len)) * seq_len for f in batch_factors})
     while len(batches) < len(set(batch_factors)):  # rounding to whole sequences merged points
         batches.append(2 * batches[-1])
     return lrs, tuple(batches)

@@ -48,18 +48,24 @@ def prediction(synthetic_law):
 def test_grid_is_lr_times_root2_and_batch_times_2_in_whole_sequences(prediction):
     lrs, batches = verification_grid(prediction, seq_len=1024)
     assert lrs == pytest.approx([prediction.lr / 2**0.5, prediction.lr, prediction.lr * 2**0.5])
-    assert all(b % 1024 == 0 for b in batches) and len(batches) == 3
-    for got, want in zip(batches, (0.5, 1, 2), strict=True):
-        assert abs(got - want * prediction.batch_size) <= 512  # rounded to the nearest sequence
+    centre = batches[1]
+    assert batches == (centre // 2, centre, 2 * centre) and centre % 1024 == 0
+    assert math.log2(centre // 1024).is_integer()  # a power-of-two number of sequences ...
+    assert abs(math.log2(centre / prediction.batch_size)) <= 0.5  # ... the nearest to B*
     tiny = dataclasses.replace(prediction, batch_size=700.0)
     assert verification_grid(tiny, seq_len=1024)[1] == (1024, 2048, 4096)  # one sequence at least
     with pytest.raises(ValueError, match="lr_factors must be positive"):
         verification_grid(prediction, 1024, lr_factors=(0.5, -1.0))
 
 
+def grid_around(p) -> tuple[list[float], list[int]]:
+    """The default grid centred exactly on (p.lr, p.batch_size), for scoring tests."""
+    return [p.lr / 2**0.5, p.lr, p.lr * 2**0.5], [round(p.batch_size * f) for f in (0.5, 1, 2)]
+
+
 def test_a_prediction_at_the_optimum_scores_zero_regret_and_inside(prediction):
     p = at_truth(prediction)
-    lrs, batches = verification_grid(p, seq_len=1)
+    lrs, batches = grid_around(p)
     v = score(verification_runs(lrs, batches), p, width=4096, depth=6)
     assert v.regret_pct == pytest.approx(0.0, abs=1e-5)
     assert (v.best_lr, v.best_batch_size) == (pytest.approx(p.lr), round(p.batch_size))
@@ -82,7 +88,7 @@ def test_a_prediction_at_the_optimum_scores_zero_regret_and_inside(prediction):
 def test_a_prediction_2x_too_high_scores_the_bowl_it_missed(prediction):
     truth = at_truth(prediction)
     off = dataclasses.replace(truth, lr=truth.lr * 2, lr_interval=(truth.lr * 1.6, truth.lr * 2.5))
-    lrs, batches = verification_grid(off, seq_len=1)
+    lrs, batches = grid_around(off)
     runs = verification_runs(lrs, batches)
     v = score(runs, off, width=4096, depth=6)
     centre = float(landscape(*TARGET, off.lr, round(off.batch_size)))
@@ -94,7 +100,7 @@ def test_a_prediction_2x_too_high_scores_the_bowl_it_missed(prediction):
 
 def test_a_diverged_prediction_has_infinite_regret_and_says_so(prediction):
     p = at_truth(prediction)
-    lrs, batches = verification_grid(p, seq_len=1)
+    lrs, batches = grid_around(p)
     runs = verification_runs(lrs, batches)
     centre = (runs["lr"] == sorted(set(runs["lr"]))[1]) & (
         runs["batch_size"] == sorted(set(runs["batch_size"]))[1]
