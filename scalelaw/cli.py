@@ -158,6 +158,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         slurm=slurm,
         refine_rounds=args.refine,
         fuse=not args.no_fuse,
+        max_runs=args.max_runs,
     )
     print(report.summary())
     return 1 if report.failed else 0

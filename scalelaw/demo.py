@@ -1,27 +1,39 @@
 """``scalelaw demo``: the whole product in one command, sized for a 2-core CPU.
 
-A small μP sweep on the embedded corpus -> the runs table -> fitted laws -> a
-prediction for a large target -> ``report.html``. Re-running reuses finished runs.
-``--size`` picks a bigger ladder for a GPU box.
+1. A μP proxy sweep on the embedded corpus, trained fused (each lr x budget column is
+   one stacked model) and refined until every cell's optimum is bracketed or the
+   refinement rounds run out;
+2. the laws lr*(N, D), B*(N, D), L(N, D) fitted to it;
+3. ``verify``: the laws' prediction for a held-out proxy 4x beyond the largest fitted N
+   and 2x beyond the largest D, trained with its neighbourhood and scored;
+4. the 7B / 1.4T prediction of the project's default law (a fit of the published
+   Step Law runs, which covers that scale) beside the proxy law's answer;
+5. ``report.html``, opening with the verdict.
+
+Re-running reuses finished runs. ``--size`` picks a ladder: ``tiny`` tests the
+pipeline in about a minute, ``gpu`` is for one GPU.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from scalelaw.fit import fit_or_two_stage
 from scalelaw.predict import predict
 from scalelaw.runs import read_runs
 from scalelaw.sweepspec import cost, parse_spec
-from scalelaw.transfer import fit_transfer
 
 _COMMON = """
 [model]
 parametrization = "mup"
 widths = {widths}
-depths = [2]
+depths = [{depth}]
 base_width = {base}
-base_depth = 2
+base_depth = {depth}
 head_dim = {head_dim}
 [lr]
 center = {lr}
@@ -38,49 +50,59 @@ seq_len = {seq_len}
 max_runs = 500
 """
 
+
+@dataclass(frozen=True)
+class DemoSize:
+    """A demo ladder: the sweep grid, the refinement rounds, and the verification proxy."""
+
+    widths: list[int]
+    depth: int
+    base: int
+    head_dim: int
+    lr: float
+    lr_count: int
+    batches: list[int]
+    budgets: list[int]
+    seq_len: int
+    refine: int
+    verify_width: int  # N 4x the largest fitted width's (N ~ width^2)
+    verify_tokens: int  # beyond the largest budget
+
+
 SIZES = {
-    # 4 cells x 9 runs, under a minute: tests the pipeline; too few cells for a loss law.
-    "tiny": dict(
-        widths=[32, 64],
-        base=32,
-        head_dim=16,
-        lr=6e-3,
-        lr_count=3,
-        batches=[512, 1024, 2048],
-        budgets=[8192, 16384],
-        seq_len=64,
+    # 4 cells x 9 runs and a 3x3 verification: tests the pipeline in about a minute.
+    "tiny": DemoSize([32, 64], 2, 32, 16, 3e-3, 3, [32, 64, 128], [8192, 16384], 32, 0, 128, 32768),
+    # 6 cells x 20 runs: widths 24-48 on 131k-262k tokens, batches of 2-16 sequences of
+    # 32 tokens, where these budgets put the optimal batch (data/README.md); refinement
+    # extends a grid where a cell's optimum sits on its edge. Then width 96 (4x the
+    # largest N) on 393k tokens (1.5x the largest D) to verify.
+    "small": DemoSize(
+        [24, 32, 48], 2, 32, 8, 3e-3, 5, [64, 128, 256, 512], [131072, 262144], 32, 2, 96, 393216
     ),
-    # 6 cells x 15 runs: about 7 minutes on 2 CPU cores. Budgets this small want
-    # batches of a sequence or two (see data/README.md), so the batch grid starts at 2
-    # sequences per step and the optimal batch still comes out unbracketed.
-    "small": dict(
-        widths=[32, 64, 128],
-        base=32,
-        head_dim=16,
-        lr=3e-3,
-        lr_count=5,
-        batches=[128, 256, 512],
-        budgets=[32768, 98304],
-        seq_len=64,
-    ),
-    # 8 cells x 15 runs of up to 25M tokens: for one GPU (about an hour on an H100).
-    "gpu": dict(
-        widths=[256, 512, 1024, 2048],
-        base=256,
-        head_dim=64,
-        lr=6e-3,
-        lr_count=5,
-        batches=[65536, 131072, 262144],
-        budgets=[8388608, 25165824],
-        seq_len=512,
+    # 8 cells x 15 runs of up to 25M tokens, verified at width 4096: for one GPU.
+    "gpu": DemoSize(
+        [256, 512, 1024, 2048],
+        4,
+        256,
+        64,
+        6e-3,
+        5,
+        [65536, 131072, 262144],
+        [8388608, 25165824],
+        512,
+        2,
+        4096,
+        50331648,
     ),
 }
 
 
 def demo_spec(size: str = "small"):
+    """The demo's sweep spec (a :class:`scalelaw.sweepspec.SweepSpec`)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
-    return parse_spec(f'name = "demo-{size}"\n' + _COMMON.format(**SIZES[size]), source=f"demo:{size}")
+    s = dataclasses.asdict(SIZES[size])
+    return parse_spec(f'name = "demo-{size}"\n' + _COMMON.format(**s), source=f"demo:{size}")
 
 
 def run_demo(
@@ -89,41 +111,83 @@ def run_demo(
     workers: int | None = None,
     target: tuple[float, float] = (7e9, 1.4e12),
     seq_len: int = 4096,
+    fuse: bool = True,
     log=print,
 ) -> Path:
-    """Run the demo; returns the path of the report."""
-    from scalelaw.report import write_report
-    from scalelaw.sweep import run_sweep
+    """Run the demo; returns the path of the report. ``out/verify.json`` holds the verdict.
 
-    spec = demo_spec(size)
+    ``workers``: CPU worker processes (default: one per core, up to 8; tiny proxies
+    train faster as one single-threaded process per core than as one multi-threaded
+    process). On a GPU machine sweeps run one worker per GPU whatever this says.
+    """
+    from scalelaw.report import comparison_html, verification_html, write_report
+    from scalelaw.sweep import run_sweep
+    from scalelaw.verify import verify
+
+    t0 = time.perf_counter()
+    workers = workers or min(8, os.cpu_count() or 1)
+    spec, size_ = demo_spec(size), SIZES[size]
     runs = spec.run_kwargs()
-    price = cost(runs, "cpu", 1.0)
     out = Path(out)
     log(f"scalelaw demo ({size}): a μP sweep of {len(runs)} runs on the embedded corpus -> {out}")
     log(
-        f"  widths {[w for w, _ in spec.model.shapes]} (depth 2), lr {spec.lrs[0]:.2g}..{spec.lrs[-1]:.2g} "
-        f"(x2^0.5), batch {list(spec.batch_sizes)} tokens, budgets {list(spec.budgets)} tokens"
+        f"  widths {[w for w, _ in spec.model.shapes]} (depth {size_.depth}), "
+        f"lr {spec.lrs[0]:.2g}..{spec.lrs[-1]:.2g} (x2^0.5), batch {list(spec.batch_sizes)} tokens, "
+        f"budgets {list(spec.budgets)} tokens; "
+        f"{cost(runs, 'cpu', 1.0).flops:.2g} FLOPs; {'fused' if fuse else 'one run at a time'}, "
+        f"refined up to {size_.refine} rounds; finished runs in {out} are reused"
     )
-    log(f"  {price.flops:.2g} training FLOPs; finished runs in {out} are reused")
-    report = run_sweep(spec, out, workers=workers, log=log)
+    report = run_sweep(spec, out, workers=workers, refine_rounds=size_.refine, log=log, fuse=fuse)
     if report.failed:
         log(f"  {len(report.failed)} run(s) failed: {report.failed[0][1]}")
+    optima = report.optima
+    cells = (int(optima["bracketed"].sum()), len(optima))
+    unbracketed = [f"N={r.params:.3g}, D={r.tokens:.3g}" for r in optima.itertuples() if not r.bracketed]
+    log(
+        f"  cells bracketed: {cells[0]} of {cells[1]}"
+        + (f" (not: {'; '.join(unbracketed)})" if unbracketed else "")
+    )
     table = read_runs(out / "runs.parquet")
     law = fit_or_two_stage(table, name=f"demo ({size}) μP proxies")
-    if law.method != "surface":
-        log(f"  {law.notes[0]}")
     law.to_json(out / "law.json")
-    prediction = predict(*target, law=law, seq_len=seq_len)
+    verification = verify(
+        law,
+        spec,
+        size_.verify_width,
+        size_.depth,
+        size_.verify_tokens,
+        out / "verify",
+        workers=workers,
+        fuse=fuse,
+        cells=cells,
+        log=log,
+    )
+    default = predict(*target, seq_len=seq_len)
+    proxy = predict(*target, law=law, seq_len=seq_len)
+    wall = time.perf_counter() - t0
+    verification = dataclasses.replace(verification, wall_s=wall)
+    verification.to_json(out / "verify.json")
     path = write_report(
-        table, law, out / "report.html", targets=[target], seq_len=seq_len, title=f"scalelaw demo ({size})"
+        table,
+        law,
+        out / "report.html",
+        targets=[target],
+        seq_len=seq_len,
+        title=f"scalelaw demo ({size})",
+        lead_html=verification_html(
+            verification,
+            more=[comparison_html({"default law (Step Law runs)": default, "this sweep's law": proxy})],
+        ),
     )
     log("")
-    log(law.summary())
-    try:
-        log("\nμTransfer check: " + fit_transfer(table).summary())
-    except ValueError as err:
-        log(f"\nμTransfer check not available: {err}")
+    log(verification.summary())  # its first line is the verdict
     log("")
-    log(prediction.table())
-    log(f"\nreport: {path.resolve()}\nlaw: {(out / 'law.json').resolve()}")
+    log(f"For N = {target[0]:.3g}, D = {target[1]:.3g} (sequences of {seq_len} tokens):")
+    log("  the default law (fit of the published Step Law runs):")
+    log("    " + default.table().replace("\n", "\n    "))
+    log("  this sweep's law, extrapolated from its tiny proxies:")
+    log("    " + proxy.table().replace("\n", "\n    "))
+    log(
+        f"\ndemo wall time {wall:.0f} s; report: {path.resolve()}; verdict: {(out / 'verify.json').resolve()}"
+    )
     return path

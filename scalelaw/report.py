@@ -746,3 +746,42 @@ def verification_html(v, more: Sequence[str] = ()) -> str:
         f"<div class='targets'><table class='t'>{table}</table>"
         f"{_img(verification_figure(v), 'verification grid')}</div>" + "".join(more)
     )
+
+
+def comparison_html(predictions: dict[str, Prediction]) -> str:
+    """Several laws' predictions for one target side by side, each with how far it extrapolates."""
+    labels = list(predictions)
+    first = predictions[labels[0]]
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
+
+    def cell(p: Prediction, quantity: str, determined: bool) -> str:
+        iv = p.display_interval(quantity)
+        small = f"<span class='small'>{html.escape(iv)}</span>"
+        return f"<td>{_lead(p.display(quantity), determined)}<br>{small}</td>"
+
+    rows = [
+        ("peak learning rate", [cell(p, "lr", p.lr_determined) for p in predictions.values()]),
+        (
+            "batch size (tokens)",
+            [cell(p, "batch_size", p.batch_size_determined) for p in predictions.values()],
+        ),
+        ("loss (nats/token)", [cell(p, "loss", p.loss_determined) for p in predictions.values()]),
+        (
+            "beyond its fitted range",
+            [
+                "<td>"
+                + html.escape(
+                    ", ".join(f"{k} x{v:.3g}" for k, v in p.extrapolation.items())
+                    if p.extrapolation
+                    else "unknown"
+                )
+                + "</td>"
+                for p in predictions.values()
+            ],
+        ),
+    ]
+    body = "".join(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>" for label, cells in rows)
+    return (
+        f"<h3>N = {first.model_size:.3g} params, D = {first.tokens:.3g} tokens: which law to trust</h3>"
+        f"<table class='t pred'><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )

@@ -154,10 +154,12 @@ def run_sweep(
     refine_rounds: int = 0,
     log: Callable[[str], None] = print,
     fuse: bool = True,
+    max_runs: int | None = None,
 ) -> SweepReport:
     """Run (or resume) a sweep into ``root`` and assemble its runs table.
 
-    ``fuse``: train runs that differ only in lr, weight decay, init std, token budget
+    ``max_runs``: the run budget refinement stays within (default: the spec's
+    ``limits.max_runs``). ``fuse``: train runs that differ only in lr, weight decay, init std, token budget
     or schedule as one stacked model (scalelaw.proxy.fused); False: each on its own.
     """
     store = RunStore(root)
@@ -165,10 +167,17 @@ def run_sweep(
     ids = [run_id(r) for r in runs]
     report = SweepReport(Path(root), planned=len(runs))
     execute(store, runs, report, backend, workers, slurm, fuse=fuse)
+    limit = max_runs or spec.max_runs
     for round_ in range(1, refine_rounds + 1):
         known = set(ids)
         extra = [r for r in refinement(spec, store.table(ids)) if run_id(r) not in known]
         if not extra:
+            break
+        if report.planned + len(extra) > limit:
+            log(
+                f"refine round {round_}: {len(extra)} more runs would exceed the run budget of {limit} "
+                "(limits.max_runs or --max-runs); stopping with the cells below unbracketed"
+            )
             break
         log(f"refine round {round_}: {len(extra)} new runs beyond the edges of unbracketed cells")
         ids += [run_id(r) for r in extra]

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from scalelaw.executors import SlurmOptions
@@ -218,16 +219,26 @@ def test_refine_brackets_an_off_centre_lr_grid(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_reuses_its_runs(tmp_path):
+def test_demo_runs_end_to_end_verifies_and_reuses_its_runs(tmp_path):
     from scalelaw.demo import run_demo
 
     lines: list[str] = []
     path = run_demo(tmp_path / "demo", size="tiny", log=lines.append)
     text = path.read_text()
-    assert "scalelaw demo (tiny)" in text and text.count("<img ") == 5
+    assert "scalelaw demo (tiny)" in text and text.count("<img ") == 6  # the verification grid first
+    assert text.index("id='verification'") < text.index("id='prediction'") < text.index("id='warnings'")
+    verdict = json.loads((tmp_path / "demo" / "verify.json").read_text())
+    for key in ("regret_pct", "lr_inside_interval", "batch_inside_interval", "predicted_loss"):
+        assert key in verdict
+    assert verdict["measured_best_loss"] > 0 and verdict["cells_total"] == 4 and verdict["wall_s"] > 0
+    assert verdict["extrapolation"]["params"] >= 4 and verdict["extrapolation"]["tokens"] > 1
+    verify_runs = pd.read_parquet(tmp_path / "demo" / "verify" / "runs.parquet")
+    assert len(verify_runs) == 9 and set(verify_runs["width"]) == {128}
+    best = verify_runs["loss"].min()  # the score is recomputable from the raw losses
+    assert verdict["measured_best_loss"] == pytest.approx(best)
+    assert any(line.startswith("predicted lr") for line in lines)  # the verdict is printed
     assert (tmp_path / "demo" / "law.json").is_file()
-    assert any("peak learning rate" in line for line in lines)
     again: list[str] = []
     run_demo(tmp_path / "demo", size="tiny", log=again.append)
-    store = RunStore(tmp_path / "demo")
-    assert sum(e["event"] == "start" for e in store.events()) == 36  # the rerun trained nothing
+    starts = RunStore(tmp_path / "demo").events() + RunStore(tmp_path / "demo" / "verify").events()
+    assert sum(e["event"] == "start" for e in starts) == 36 + 9  # the rerun trained nothing
