@@ -48,31 +48,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from scalelaw.sweepspec import SweepSpec, parse_spec
-
-_TEMPLATE = """
-name = "fused-bench-{name}"
-[model]
-parametrization = "mup"
-widths = {widths}
-depths = [{depth}]
-base_width = {base}
-base_depth = {depth}
-head_dim = {head_dim}
-[lr]
-center = {lr}
-step = 1.4142135623730951
-count = {lr_count}
-[batch]
-sizes = {batches}
-[tokens]
-budgets = {budgets}
-[recipe]
-schedule = "wsd"
-seq_len = {seq_len}
-[limits]
-max_runs = 1000
-"""
+from scalelaw.sweepspec import SweepSpec
 
 GRIDS: dict[str, dict[str, Any]] = {
     # 2 widths x 5 lrs x 2 batch sizes x 2 budgets = 40 runs of up to 65k tokens (CPU).
@@ -100,6 +76,19 @@ GRIDS: dict[str, dict[str, Any]] = {
         budgets=[4194304],
         seq_len=512,
     ),
+    # The main job's grid before this issue (commit c529378): 90 runs, batches of 2-8
+    # sequences of 64 tokens, 33k-98k tokens; the grid the fused-sweep issue was written on.
+    "demo0": dict(
+        widths=[32, 64, 128],
+        depth=2,
+        base=32,
+        head_dim=16,
+        lr=3e-3,
+        lr_count=5,
+        batches=[128, 256, 512],
+        budgets=[32768, 98304],
+        seq_len=64,
+    ),
     # 3 lrs x 2 budgets = 6 runs, one stackable group: a smoke test (seconds).
     "tiny": dict(
         widths=[32],
@@ -121,7 +110,9 @@ def grid_spec(name: str) -> SweepSpec:
         from scalelaw.demo import demo_spec
 
         return demo_spec("small")
-    return parse_spec(_TEMPLATE.format(name=name, **GRIDS[name]), source=f"fused_sweep:{name}")
+    from scalelaw.demo import ladder_spec
+
+    return ladder_spec(f"fused-bench-{name}", max_runs=1000, **GRIDS[name])
 
 
 def _maxrss_bytes(who: int) -> int:

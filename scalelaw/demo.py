@@ -47,7 +47,7 @@ budgets = {budgets}
 schedule = "wsd"
 seq_len = {seq_len}
 [limits]
-max_runs = 500
+max_runs = {max_runs}
 """
 
 
@@ -97,12 +97,23 @@ SIZES = {
 }
 
 
+def ladder_spec(name: str, max_runs: int = 500, **fields):
+    """A μP sweep spec over a width ladder from the fields of :class:`DemoSize` (the
+    sweep's part: widths, depth, base, head_dim, lr, lr_count, batches, budgets, seq_len)."""
+    return parse_spec(
+        f"name = {name!r}\n" + _COMMON.format(max_runs=max_runs, **fields), source=f"ladder:{name}"
+    )
+
+
 def demo_spec(size: str = "small"):
     """The demo's sweep spec (a :class:`scalelaw.sweepspec.SweepSpec`)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
-    s = dataclasses.asdict(SIZES[size])
-    return parse_spec(f'name = "demo-{size}"\n' + _COMMON.format(**s), source=f"demo:{size}")
+    fields = dataclasses.asdict(SIZES[size])
+    for key in ("refine", "verify_width", "verify_tokens"):
+        fields.pop(key)
+    spec = ladder_spec(f"demo-{size}", **fields)
+    return dataclasses.replace(spec, source=f"demo:{size}")
 
 
 def run_demo(
