@@ -101,9 +101,14 @@ class Verification:
     def verdict(self) -> str:
         """One line: what was predicted, and what training it showed."""
         p = self.prediction
+
+        def shown(quantity: str, value: float) -> str:  # the value trained, and what the law says of it
+            text = p.display(quantity)
+            return f"{value:.3g}" + ("" if text == f"{value:.3g}" else f" ({text})")
+
         head = (
-            f"predicted lr {p.display('lr')}, B {p.display('batch_size')} tokens for width {self.width} "
-            f"(N {self.params:.3g}) at {self.tokens:,} tokens"
+            f"predicted lr {shown('lr', p.lr)}, B {shown('batch_size', p.batch_size)} tokens for width "
+            f"{self.width} (N {self.params:.3g}) at {self.tokens:,} tokens"
         )
         if not math.isfinite(self.regret_pct):
             trained = f"trained: the predicted setting diverged (best of {self.runs_total} runs: "
