@@ -235,7 +235,7 @@ def _widen_flat(ax) -> None:
         (ax.get_xlim, ax.set_xlim, ax.get_xscale),
     ):
         lo, hi = get()
-        if scale() == "log" and lo > 0 and hi / lo < 1.5:
+        if scale() == "log" and lo > 0 and math.log(hi) - math.log(lo) < math.log(1.5):  # no overflow
             mid = math.sqrt(lo * hi)
             set_(mid / 3, mid * 3)
         elif scale() == "linear" and abs(hi - lo) < 1e-9 * max(1.0, abs(lo), abs(hi)):
