@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from scalelaw.shapes import ffn_width, non_embedding_params
+from scalelaw.sweepspec import VOCAB  # the byte tokenizer; sweep cost estimates assume it too
 
 # What may differ inside a group: the optimizer's scalars, the init scale, and the
 # schedule and its length (batches depend on (seed, step) only, so a shorter budget
 # sees the first steps of a longer one; it leaves the stack when it ends).
 PER_RUN_FIELDS = ("lr", "weight_decay", "init_std", "tokens", "warmup", "schedule", "decay_fraction")
-VOCAB = 256  # the embedded corpus' byte tokenizer; a custom corpus is rarely larger for proxies
 _STATE_BYTES_PER_PARAM = 16  # fp32 weights, gradients and two Adam moments
 
 T = TypeVar("T")

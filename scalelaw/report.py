@@ -672,7 +672,7 @@ def write_report(
 def verification_figure(v) -> Figure:
     """The verification grid: each run's loss over the best run's, in percent, on
     (lr, batch size) axes, with the predicted setting (star) and its intervals (dashed)."""
-    runs = v.runs if hasattr(v, "runs") else None
+    runs = v.runs
     if runs is None:
         raise ValueError("verification_figure needs a Verification with its runs (scalelaw.verify)")
     fig, ax = plt.subplots(figsize=(5.6, 4.0))

@@ -1,7 +1,8 @@
 """K runs of one learning-rate column trained as one stacked model.
 
 A sweep is mostly runs that share everything but a scalar: the same shape, batch
-size, token budget, schedule, data order and seed, at 5-15 learning rates. Tiny models
+size, data order and seed, at 5-15 learning rates (and a few token budgets, whose
+shorter runs see the first batches of the longer ones). Tiny models
 leave the hardware idle (on a 2-core CPU a width-32 step is ~90% framework overhead; a
 1M-parameter model cannot fill a GPU), so :func:`train_group` trains such a group as
 one model whose every weight carries a leading run axis K:
@@ -98,10 +99,10 @@ class StackedGPT:
             self.group_ranges[group] = (first, start + p.numel())
             start += p.numel()
         order = [name for name, _ in named]
-        rows = [
-            torch.cat([dict(ref.named_parameters())[n].detach().reshape(-1) for n in order])
-            for ref in references
-        ]
+        rows = []
+        for ref in references:
+            by_name = dict(ref.named_parameters())
+            rows.append(torch.cat([by_name[n].detach().reshape(-1) for n in order]))
         self.flat = torch.stack(rows).to(device)
         self.grad = torch.zeros_like(self.flat)
         cos, sin = rotary_tables(cfg.seq_len, cfg.head_dim, cfg.rope_base)
@@ -227,39 +228,42 @@ class StackedAdamW:
         self.exp_avg = torch.zeros_like(model.flat)
         self.exp_avg_sq = torch.zeros_like(model.flat)
         self.steps = 0
+        self._bind()
 
-    def _slices(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        return [flat[k, a:b] for k in range(flat.shape[0]) for a, b in self.model.group_ranges.values()]
+    def _bind(self) -> None:
+        """The (run, group) slices of weights, gradients and moments, with each slice's
+        lr multiplier and decay: made once per stack, not once per step."""
+        ranges = list(self.model.group_ranges.items())
+
+        def slices(flat: torch.Tensor) -> list[torch.Tensor]:
+            return [flat[k, a:b] for k in range(flat.shape[0]) for _, (a, b) in ranges]
+
+        self.w, self.g = slices(self.model.flat), slices(self.model.grad)
+        self.m, self.v = slices(self.exp_avg), slices(self.exp_avg_sq)
+        self.base_lr = [lr * self.rules.lr_multiplier(g) for lr in self.lrs for g, _ in ranges]
+        self.decay = [d if self.rules.decays(g) else 0.0 for d in self.decays for g, _ in ranges]
+        self.per_run = len(ranges)
 
     @torch.no_grad()
     def step(self, factors: Sequence[float]) -> None:
         """One update; ``factors``: each run's schedule multiplier of its peak lr this step."""
         self.steps += 1
-        groups = list(self.model.group_ranges)
-        lr = [
-            base * self.rules.lr_multiplier(g) * f
-            for base, f in zip(self.lrs, factors, strict=True)
-            for g in groups
-        ]
-        decay = [
-            self.decays[k] if self.rules.decays(g) else 0.0 for k in range(len(self.decays)) for g in groups
-        ]
-        w, grad = self._slices(self.model.flat), self._slices(self.model.grad)
-        m, v = self._slices(self.exp_avg), self._slices(self.exp_avg_sq)
-        torch._foreach_mul_(w, [1 - a * d for a, d in zip(lr, decay, strict=True)])
-        torch._foreach_lerp_(m, grad, 1 - self.beta1)
-        torch._foreach_mul_(v, self.beta2)
-        torch._foreach_addcmul_(v, grad, grad, 1 - self.beta2)
+        lr = [base * factors[i // self.per_run] for i, base in enumerate(self.base_lr)]
+        torch._foreach_mul_(self.w, [1 - a * d for a, d in zip(lr, self.decay, strict=True)])
+        torch._foreach_lerp_(self.m, self.g, 1 - self.beta1)
+        torch._foreach_mul_(self.v, self.beta2)
+        torch._foreach_addcmul_(self.v, self.g, self.g, 1 - self.beta2)
         bias1 = 1 - self.beta1**self.steps
-        denom = torch._foreach_sqrt(v)
+        denom = torch._foreach_sqrt(self.v)
         torch._foreach_div_(denom, math.sqrt(1 - self.beta2**self.steps))
         torch._foreach_add_(denom, self.rules.eps())
-        torch._foreach_addcdiv_(w, m, denom, [-a / bias1 for a in lr])
+        torch._foreach_addcdiv_(self.w, self.m, denom, [-a / bias1 for a in lr])
 
     def keep(self, rows: list[int]) -> None:
         index = torch.tensor(rows, dtype=torch.long, device=self.exp_avg.device)
         self.lrs, self.decays = [self.lrs[r] for r in rows], [self.decays[r] for r in rows]
         self.exp_avg, self.exp_avg_sq = self.exp_avg[index], self.exp_avg_sq[index]
+        self._bind()  # after the model's own keep(): its buffers are the new ones
 
 
 @torch.no_grad()
