@@ -1,7 +1,8 @@
 """Which runs of a sweep train together as one stacked model (no torch here).
 
 Runs that agree on everything but a few per-run scalars (peak lr, weight decay, init
-std, token budget and schedule) see the same batches in the same order, so
+std, token budget and schedule, and the seed that draws their initial weights and
+batches) have the same shapes and step count per token, so
 :func:`scalelaw.proxy.fused.train_group` can train them as one model with a leading run
 axis. This module decides the groups and their size from a memory estimate, so the
 launcher can plan them without importing torch.
@@ -16,10 +17,11 @@ from typing import Any, TypeVar
 from scalelaw.shapes import ffn_width, non_embedding_params
 from scalelaw.sweepspec import VOCAB  # the byte tokenizer; sweep cost estimates assume it too
 
-# What may differ inside a group: the optimizer's scalars, the init scale, and the
-# schedule and its length (batches depend on (seed, step) only, so a shorter budget
-# sees the first steps of a longer one; it leaves the stack when it ends).
-PER_RUN_FIELDS = ("lr", "weight_decay", "init_std", "tokens", "warmup", "schedule", "decay_fraction")
+# What may differ inside a group: the optimizer's scalars, the init scale, the schedule
+# and its length (batches depend on (seed, step) only, so a shorter budget sees the first
+# steps of a longer one; it leaves the stack when it ends), and the seed (each run is fed
+# its own seed's batches; seed replicates of a setting train together).
+PER_RUN_FIELDS = ("lr", "weight_decay", "init_std", "tokens", "warmup", "schedule", "decay_fraction", "seed")
 _STATE_BYTES_PER_PARAM = 16  # fp32 weights, gradients and two Adam moments
 
 T = TypeVar("T")

@@ -94,6 +94,22 @@ def test_per_run_weight_decay_and_init_std_match_solo_runs(tmp_path):
     assert abs(fused[0].loss - fused[2].loss) > 1e-3  # init std and decay changed the run
 
 
+def test_seed_replicates_stack_each_fed_its_own_batches(tmp_path):
+    """Runs of different seeds start from their own weights and see their own batches
+    (over two micro-batches here), as each would alone."""
+    shape = {**SHAPES["mup"], **BASE, "micro_batch_size": 64}
+    specs = [
+        RunSpec(lr=1e-3, seed=0, **shape),
+        RunSpec(lr=1e-3, seed=1, **shape),
+        RunSpec(lr=2e-3, seed=0, **shape),
+    ]
+    solo, fused, solo_paths, fused_paths = solo_and_fused(specs, tmp_path)
+    for s, f, sp, fp in zip(solo, fused, solo_paths, fused_paths, strict=True):
+        assert max_rel_gap(curve(sp), curve(fp)) < 1e-4
+        assert f.loss == pytest.approx(s.loss, rel=1e-3)
+    assert abs(fused[0].loss - fused[1].loss) > 1e-3  # the seeds really differ
+
+
 def test_budgets_and_schedules_differ_within_a_group(tmp_path):
     """A shorter budget sees the first batches of a longer one, so they stack; each keeps its
     own warmup and decay and leaves the stack, validated, when its budget ends."""

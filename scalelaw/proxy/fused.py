@@ -2,7 +2,8 @@
 
 A sweep is mostly runs that share everything but a scalar: the same shape, batch
 size, data order and seed, at 5-15 learning rates (and a few token budgets, whose
-shorter runs see the first batches of the longer ones). Tiny models
+shorter runs see the first batches of the longer ones, and seed replicates, each fed
+its own seed's batches). Tiny models
 leave the hardware idle (on a 2-core CPU a width-32 step is ~90% framework overhead; a
 1M-parameter model cannot fill a GPU), so :func:`train_group` trains such a group as
 one model whose every weight carries a leading run axis K:
@@ -179,14 +180,19 @@ class StackedGPT:
         return normed.type_as(x) * gain[:, None, :]
 
     def losses(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """idx, targets: (B, T) token ids shared by all runs -> (K,) mean cross-entropy per run."""
+        """Token ids -> (K,) mean cross-entropy per run.
+
+        ``idx``, ``targets``: (B, T), shared by all runs, or (K, B, T), one batch per run
+        (runs of different seeds see different batches).
+        """
         p, cfg, k = self.params, self.cfg, self.runs
-        b, t = idx.shape
+        b, t = idx.shape[-2:]
         heads, hd, w = cfg.n_heads, cfg.head_dim, cfg.width
         cos, sin = self.cos[:t], self.sin[:t]
         table = p["embed.weight"]  # (K, V, W): run r's token v is row r*V + v of the flattened table
         offsets = torch.arange(k, device=idx.device)[:, None] * table.shape[1]
-        x = F.embedding(idx.reshape(1, -1) + offsets, table.reshape(-1, w))  # (K, B*T, W)
+        rows = idx.reshape(1 if idx.dim() == 2 else k, -1)
+        x = F.embedding(rows + offsets, table.reshape(-1, w))  # (K, B*T, W)
         x = _scaled(x, self.emb_scale)
         for i in range(cfg.depth):
             pre = f"blocks.{i}."
@@ -201,7 +207,7 @@ class StackedGPT:
             gate, up = self._linear(h, p[pre + "mlp.gate_up.weight"]).chunk(2, dim=-1)
             x = x + _scaled(self._linear(F.silu(gate) * up, p[pre + "mlp.down.weight"]), self.branch_scale)
         logits = self._linear(self._norm(x, p["norm.gain"]), p["readout.weight"]) * self.logit_scale
-        flat_targets = targets.reshape(1, -1).expand(k, -1).reshape(-1)
+        flat_targets = targets.reshape(1 if targets.dim() == 2 else k, -1).expand(k, -1).reshape(-1)
         ce = F.cross_entropy(logits.float().reshape(k * b * t, -1), flat_targets, reduction="none")
         return ce.view(k, b * t).mean(1)
 
@@ -291,7 +297,7 @@ def train_group(
     metrics_paths: Sequence[str | Path | None] | None = None,
     stacked: bool | None = None,
 ) -> list[RunResult]:
-    """Train runs that differ only in PER_RUN_FIELDS (lr, decay, init, budget, schedule) as one model.
+    """Train runs that differ only in PER_RUN_FIELDS (lr, decay, init, budget, schedule, seed) as one model.
 
     Returns one :class:`RunResult` per spec, in order; each matches what
     ``train(spec)`` returns for it (to float rounding; see tests/test_fused.py).
@@ -310,6 +316,17 @@ def train_group(
     return _train_stacked(specs, paths)
 
 
+def _micro_batch(
+    tokens: np.ndarray, starts: dict[int, np.ndarray], seeds: list[int], part: slice, seq_len: int
+):
+    """(inputs, targets) of one micro-batch: (B, T) when every run has the same seed,
+    else (K, B, T) with run r's rows drawn from its own seed's batch."""
+    batches = {seed: get_batch(tokens, s[part], seq_len) for seed, s in starts.items()}
+    if len(batches) == 1:
+        return next(iter(batches.values()))
+    return tuple(torch.stack([batches[seed][j] for seed in seeds]) for j in (0, 1))
+
+
 def _reference_models(specs: Sequence[RunSpec], cfgs: Sequence[ModelConfig]) -> list[GPT]:
     """Each run's initial weights exactly as train() draws them (one draw per distinct seed/init)."""
     cache: dict[tuple, GPT] = {}
@@ -324,7 +341,7 @@ def _reference_models(specs: Sequence[RunSpec], cfgs: Sequence[ModelConfig]) -> 
 
 
 def _train_stacked(specs: list[RunSpec], paths: list[str | Path | None]) -> list[RunResult]:
-    first = specs[0]  # shares batch size, shape, data order and seed with every run
+    first = specs[0]  # shares batch size, shape and micro-batching with every run
     device = resolve_device(first.device)
     data = load_dataset(first.dataset)
     cfgs = [s.model_config(data.vocab_size) for s in specs]
@@ -355,10 +372,16 @@ def _train_stacked(specs: list[RunSpec], paths: list[str | Path | None]) -> list
         logs = [files.enter_context(open(p, "a", encoding="utf-8")) if p else None for p in paths]
         for step in range(max(s.steps for s in specs)):
             factors = [lr_factor(specs[run], step) for run in active]  # per-run schedules
-            starts = batch_indices(len(data.train), seqs_per_step, first.seq_len, first.seed, step)
+            seeds = [specs[run].seed for run in active]
+            starts = {
+                seed: batch_indices(len(data.train), seqs_per_step, first.seq_len, seed, step)
+                for seed in dict.fromkeys(seeds)
+            }
             step_loss = torch.zeros(len(active), device=device)
             for i in range(n_micro):
-                x, y = get_batch(data.train, starts[i * micro_seqs : (i + 1) * micro_seqs], first.seq_len)
+                x, y = _micro_batch(
+                    data.train, starts, seeds, slice(i * micro_seqs, (i + 1) * micro_seqs), first.seq_len
+                )
                 with autocast():
                     per_run = losses_fn(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
                 (per_run.sum() / n_micro).backward()
