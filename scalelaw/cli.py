@@ -229,6 +229,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         workers=args.workers,
         slurm=SlurmOptions(partition=args.partition, time_min=args.time_min, cluster=args.cluster),
         fuse=not args.no_fuse,
+        seeds=args.seeds,
     )
     print(result.summary())
     print(f"\nverification runs: {out / 'runs.parquet'}\nscore: {out / 'verify.json'}")
@@ -336,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--lr-factors", default="0.7071067811865476,1,1.4142135623730951", help="lr grid / lr*")
     v.add_argument("--batch-factors", default="0.5,1,2", help="batch grid / B* (rounded to whole sequences)")
     v.add_argument("--confidence", type=float, default=0.8, help="interval level (default 0.8)")
+    v.add_argument(
+        "--seeds", type=int, default=1, help="runs per setting, scored on their mean loss (default 1)"
+    )
     v.add_argument("--backend", choices=["local", "slurm"], default="local")
     v.add_argument("--workers", type=int, help="local CPU worker processes (GPUs: one per GPU)")
     v.add_argument("--no-fuse", action="store_true", help="train every run on its own")

@@ -67,6 +67,7 @@ class DemoSize:
     refine: int
     verify_width: int  # N 4x the largest fitted width's (N ~ width^2)
     verify_tokens: int  # beyond the largest budget
+    verify_seeds: int = 1  # runs per verification setting, scored on their mean loss
 
 
 SIZES = {
@@ -77,7 +78,7 @@ SIZES = {
     # extends a grid where a cell's optimum sits on its edge. Then width 96 (4x the
     # largest N) on 393k tokens (1.5x the largest D) to verify.
     "small": DemoSize(
-        [24, 32, 48], 2, 32, 8, 3e-3, 5, [64, 128, 256, 512], [131072, 262144], 32, 2, 96, 393216
+        [24, 32, 48], 2, 32, 8, 3e-3, 5, [64, 128, 256, 512], [65536, 131072, 262144], 32, 2, 96, 393216, 2
     ),
     # 8 cells x 15 runs of up to 25M tokens, verified at width 4096: for one GPU.
     "gpu": DemoSize(
@@ -93,6 +94,7 @@ SIZES = {
         2,
         4096,
         50331648,
+        2,
     ),
 }
 
@@ -110,7 +112,7 @@ def demo_spec(size: str = "small"):
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     fields = dataclasses.asdict(SIZES[size])
-    for key in ("refine", "verify_width", "verify_tokens"):
+    for key in ("refine", "verify_width", "verify_tokens", "verify_seeds"):
         fields.pop(key)
     spec = ladder_spec(f"demo-{size}", **fields)
     return dataclasses.replace(spec, source=f"demo:{size}")
@@ -174,6 +176,7 @@ def run_demo(
         out / "verify",
         workers=workers,
         fuse=fuse,
+        seeds=size_.verify_seeds,
         cells=cells,
         log=log,
     )

@@ -670,11 +670,11 @@ def write_report(
 
 
 def verification_figure(v) -> Figure:
-    """The verification grid: each run's loss over the best run's, in percent, on
-    (lr, batch size) axes, with the predicted setting (star) and its intervals (dashed)."""
-    runs = v.runs
-    if runs is None:
+    """The verification grid: each setting's loss (its seeds' mean) over the best one's, in
+    percent, on (lr, batch size) axes, with the predicted setting (star) and its intervals (dashed)."""
+    if v.runs is None:
         raise ValueError("verification_figure needs a Verification with its runs (scalelaw.verify)")
+    runs = v.settings
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
     finite = runs[np.isfinite(runs["loss"].to_numpy(float))]
     excess = 100 * (finite["loss"] / v.measured_best_loss - 1)
@@ -711,8 +711,9 @@ def verification_figure(v) -> Figure:
     ax.set_yticks(v.batch_grid, [str(b) for b in v.batch_grid])
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_title(f"width {v.width}, {v.tokens:,} tokens: loss over the best run", fontsize=9)
-    fig.colorbar(points, ax=ax, label="% above the best run")
+    best = "best run" if v.seeds == 1 else f"best setting ({v.seeds}-seed means)"
+    ax.set_title(f"width {v.width}, {v.tokens:,} tokens: loss over the {best}", fontsize=9)
+    fig.colorbar(points, ax=ax, label="% above the best")
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
@@ -726,14 +727,15 @@ def verification_html(v, more: Sequence[str] = ()) -> str:
             "regret of the predicted setting",
             f"{d['regret_pct']:.2f}%" if d["regret_pct"] is not None else "diverged",
         ),
-        ("best run", f"lr {v.best_lr:.3g}, B {v.best_batch_size} tokens, loss {v.measured_best_loss:.4f}"),
+        (
+            "best run" if v.seeds == 1 else f"best setting (mean of {v.seeds} seeds)",
+            f"lr {v.best_lr:.3g}, B {v.best_batch_size} tokens, loss {v.measured_best_loss:.4f}",
+        ),
         ("best lr inside the interval", "yes" if v.lr_inside_interval else "no"),
         ("best B inside the interval", "yes" if v.batch_inside_interval else "no"),
     ]
     if d["loss_error_pct"] is not None:
-        rows.append(
-            ("loss law: predicted vs best run", f"{v.predicted_loss:.4f} ({d['loss_error_pct']:+.2f}%)")
-        )
+        rows.append(("loss law: predicted vs best", f"{v.predicted_loss:.4f} ({d['loss_error_pct']:+.2f}%)"))
     if v.extrapolation:
         rows.append(
             ("beyond the fitted range", ", ".join(f"{k} x{x:.3g}" for k, x in v.extrapolation.items()))

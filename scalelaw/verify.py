@@ -14,11 +14,15 @@ the batch grid centred on the power-of-two number of sequences nearest the predi
 batch size (at least one sequence; doubled upward where rounding merged two points). The score:
 
 - ``regret_pct``: loss at the predicted (lr, B), interpolated in (log lr, log B) over
-  the grid's runs as :func:`scalelaw.optima.regret` does, over the best run's loss,
-  minus 1, in percent (inf when the predicted run itself diverged);
-- ``lr_inside_interval`` / ``batch_inside_interval``: whether the best run's lr and B
-  lie inside the prediction's intervals (``confidence``, default 80%);
+  the grid's settings as :func:`scalelaw.optima.regret` does, over the best setting's
+  loss, minus 1, in percent (inf when the predicted setting itself diverged);
+- ``lr_inside_interval`` / ``batch_inside_interval``: whether the best setting's lr and
+  B lie inside the prediction's intervals (``confidence``, default 80%);
 - ``predicted_loss`` against ``measured_best_loss``.
+
+With ``seeds`` > 1 every setting is trained once per seed and a setting's loss is the
+mean over its seeds (a setting with a diverged seed counts as diverged): a tiny proxy's
+final loss moves by 0.3-1.5% from seed to seed, as much as the regret being measured.
 """
 
 from __future__ import annotations
@@ -71,11 +75,20 @@ class Verification:
     batch_inside_interval: bool
     runs_total: int
     runs_diverged: int
+    seeds: int = 1
     wall_s: float = 0.0
     cells_bracketed: int | None = None
     cells_total: int | None = None
     fitted_range: dict[str, float] = field(default_factory=dict)
     runs: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # the verification runs
+
+    @property
+    def settings(self) -> pd.DataFrame:
+        """One row per (lr, batch_size) of the grid: ``loss`` (mean over its seeds; NaN if
+        any diverged), ``loss_sd`` (over seeds; NaN for one), ``seeds``, ``diverged``."""
+        if self.runs is None:
+            raise ValueError("this Verification carries no runs (it was loaded from verify.json)")
+        return seed_means(self.runs)
 
     @property
     def predicted_loss(self) -> float | None:
@@ -110,23 +123,29 @@ class Verification:
             f"predicted lr {shown('lr', p.lr)}, B {shown('batch_size', p.batch_size)} tokens for width "
             f"{self.width} (N {self.params:.3g}) at {self.tokens:,} tokens"
         )
+        best = "best run" if self.seeds == 1 else "best setting"
         if not math.isfinite(self.regret_pct):
-            trained = f"trained: the predicted setting diverged (best of {self.runs_total} runs: "
+            trained = f"trained: the predicted setting diverged (best of {self.settings_total} settings: "
             trained += f"lr {self.best_lr:.3g}, B {self.best_batch_size})"
         else:
-            trained = f"trained: within {self.regret_pct:.2f}% of the best of {self.runs_total} runs"
+            trained = f"trained: within {self.regret_pct:.2f}% of the best of {self.settings_total} "
+            trained += "runs" if self.seeds == 1 else f"settings ({self.seeds} seeds each)"
         level = f"{p.confidence:.0%}"
         inside = [
             name for name, ok in (("lr", self.lr_inside_interval), ("B", self.batch_inside_interval)) if ok
         ]
         if len(inside) == 2:
-            where = f"best run inside the {level} intervals"
+            where = f"{best} inside the {level} intervals"
         elif inside:
             outside = "B" if inside == ["lr"] else "lr"
-            where = f"best run's {inside[0]} inside its {level} interval, its {outside} outside"
+            where = f"{best}'s {inside[0]} inside its {level} interval, its {outside} outside"
         else:
-            where = f"best run outside both {level} intervals"
+            where = f"{best} outside both {level} intervals"
         return f"{head}; {trained}; {where}"
+
+    @property
+    def settings_total(self) -> int:
+        return len(self.lr_grid) * len(self.batch_grid)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (the keys of verify.json); NaN and inf become None."""
@@ -158,6 +177,7 @@ class Verification:
             "batch_inside_interval": self.batch_inside_interval,
             "runs_total": self.runs_total,
             "runs_diverged": self.runs_diverged,
+            "seeds": self.seeds,
             "cells_bracketed": self.cells_bracketed,
             "cells_total": self.cells_total,
             "extrapolation": {k: num(v) for k, v in self.extrapolation.items()},
@@ -177,7 +197,8 @@ class Verification:
             f"  grid: lr {[f'{x:.3g}' for x in self.lr_grid]} x batch {list(self.batch_grid)} tokens"
         )
         lines.append(
-            f"  best run: lr {self.best_lr:.3g}, B {self.best_batch_size}, "
+            f"  best {'run' if self.seeds == 1 else f'setting (mean of {self.seeds} seeds)'}: "
+            f"lr {self.best_lr:.3g}, B {self.best_batch_size}, "
             f"loss {self.measured_best_loss:.4f}; predicted setting {self.predicted_setting_loss:.4f}"
         )
         if v["loss_error_pct"] is not None:
@@ -225,6 +246,29 @@ def verification_grid(
     return lrs, tuple(batches)
 
 
+def seed_means(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of a verification grid averaged over seeds, one row per (lr, batch_size):
+    ``loss`` (mean; NaN when any seed diverged), ``loss_sd`` (sample sd over seeds),
+    ``seeds`` (runs), ``diverged`` (any seed diverged)."""
+    loss = runs["loss"].to_numpy(float)
+    diverged = ~np.isfinite(loss) | runs.get("diverged", pd.Series(False, index=runs.index)).to_numpy(bool)
+    frame = pd.DataFrame(
+        {"lr": runs["lr"].to_numpy(float), "batch_size": runs["batch_size"].to_numpy(), "loss": loss}
+    ).assign(diverged=diverged)
+    out = (
+        frame.groupby(["lr", "batch_size"], sort=True)
+        .agg(
+            loss=("loss", "mean"),
+            loss_sd=("loss", "std"),
+            seeds=("loss", "size"),
+            diverged=("diverged", "any"),
+        )
+        .reset_index()
+    )
+    out.loc[out["diverged"], ["loss", "loss_sd"]] = math.nan
+    return out
+
+
 def score(
     runs: pd.DataFrame,
     prediction: Prediction,
@@ -234,25 +278,26 @@ def score(
     cells: tuple[int, int] | None = None,
     fitted_range: dict[str, float] | None = None,
 ) -> Verification:
-    """Score a prediction against the verification runs (one cell of the runs-table schema)."""
+    """Score a prediction against the verification runs (one cell of the runs-table
+    schema; several seeds per (lr, batch size) are averaged first, see :func:`seed_means`)."""
     if runs.empty:
         raise ValueError("verify: no finished verification runs to score")
-    loss = runs["loss"].to_numpy(float)
-    finite = np.isfinite(loss) & ~runs.get("diverged", pd.Series(False, index=runs.index)).to_numpy(bool)
+    settings = seed_means(runs)
+    finite = ~settings["diverged"].to_numpy(bool)
     if not finite.any():
         raise ValueError(
             f"verify: all {len(runs)} verification runs diverged; the predicted lr {prediction.lr:.3g} "
             "is far too high for this proxy"
         )
-    best = runs[finite].loc[runs[finite]["loss"].idxmin()]
-    lrs = np.sort(runs["lr"].unique())
-    batches = np.sort(runs["batch_size"].unique())
+    best = settings[finite].loc[settings[finite]["loss"].idxmin()]
+    lrs = np.sort(settings["lr"].unique())
+    batches = np.sort(settings["batch_size"].unique())
     centre_lr = lrs[np.argmin(np.abs(np.log(lrs / prediction.lr)))]
     centre_b = batches[np.argmin(np.abs(np.log(batches / prediction.batch_size)))]
-    centre = runs[(runs["lr"] == centre_lr) & (runs["batch_size"] == centre_b)]
+    centre = settings[(settings["lr"] == centre_lr) & (settings["batch_size"] == centre_b)]
     centre_loss = float(centre["loss"].iloc[0]) if len(centre) else math.nan
     if math.isfinite(centre_loss):
-        regret_pct = 100.0 * regret(runs[finite], prediction.lr, prediction.batch_size)
+        regret_pct = 100.0 * regret(settings[finite], prediction.lr, prediction.batch_size)
     else:
         regret_pct = math.inf
     lr_iv, b_iv = prediction.lr_interval, prediction.batch_size_interval
@@ -272,7 +317,8 @@ def score(
         lr_inside_interval=bool(lr_iv is not None and lr_iv[0] <= best["lr"] <= lr_iv[1]),
         batch_inside_interval=bool(b_iv is not None and b_iv[0] <= best["batch_size"] <= b_iv[1]),
         runs_total=len(runs),
-        runs_diverged=int((~finite).sum()),
+        runs_diverged=int((~np.isfinite(runs["loss"].to_numpy(float))).sum()),
+        seeds=int(settings["seeds"].max()),
         wall_s=wall_s,
         cells_bracketed=cells[0] if cells else None,
         cells_total=cells[1] if cells else None,
@@ -296,6 +342,7 @@ def verify(
     workers: int | None = None,
     slurm=None,
     fuse: bool = True,
+    seeds: int = 1,
     cells: tuple[int, int] | None = None,
     log: Callable[[str], None] = print,
 ) -> Verification:
@@ -305,11 +352,13 @@ def verify(
     :class:`scalelaw.sweepspec.SweepSpec` its runs came from (parametrization, base
     shape, head dim and recipe are taken from it; so the proxy differs from the fitted
     ones only in size). Runs go to ``out`` (``out/runs.parquet``), score to
-    ``out/verify.json``. Re-running reuses finished runs.
+    ``out/verify.json``. Re-running reuses finished runs. ``seeds``: runs per setting
+    (seeds s0, s0+1, ... from the spec's first seed s0), scored on their mean loss; fused,
+    a setting's seeds train as one stacked model.
     """
     from scalelaw.sweep import run_sweep  # planning is torch-free; training imports torch
 
-    for name, value in (("width", width), ("depth", depth), ("tokens", tokens)):
+    for name, value in (("width", width), ("depth", depth), ("tokens", tokens), ("seeds", seeds)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ValueError(f"verify: {name} must be a positive integer, got {value!r}")
     if width % spec.model.head_dim:
@@ -329,11 +378,11 @@ def verify(
         batch_sizes=batches,
         budgets=(int(tokens),),
         tokens_per_param=(),
-        recipe=dataclasses.replace(spec.recipe, seeds=spec.recipe.seeds[:1]),
+        recipe=dataclasses.replace(spec.recipe, seeds=tuple(spec.recipe.seeds[0] + i for i in range(seeds))),
     )
     log(
         f"verify: width {width} x depth {depth} (N {params:.3g}) at {tokens:,} tokens: "
-        f"{len(lrs)} lrs x {len(batches)} batch sizes around lr {prediction.lr:.3g}, "
+        f"{len(lrs)} lrs x {len(batches)} batch sizes x {seeds} seed(s) around lr {prediction.lr:.3g}, "
         f"B {prediction.batch_size:.3g}"
     )
     t0 = time.perf_counter()

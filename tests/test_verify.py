@@ -112,3 +112,28 @@ def test_a_diverged_prediction_has_infinite_regret_and_says_so(prediction):
     runs["loss"], runs["diverged"] = np.nan, True
     with pytest.raises(ValueError, match="all 9 verification runs diverged"):
         score(runs, p, width=4096, depth=6)
+
+
+def test_seeds_are_averaged_before_the_best_setting_is_picked(prediction):
+    """A lucky seed must not make a setting the best: each setting scores its seeds' mean,
+    and a setting with one diverged seed counts as diverged."""
+    p = at_truth(prediction)
+    lrs, batches = grid_around(p)
+    one, two = verification_runs(lrs, batches), verification_runs(lrs, batches)
+    one["seed"], two["seed"] = 0, 1
+    corner = (one["lr"] == min(lrs)) & (one["batch_size"] == min(batches))
+    lucky = one["loss"].min() * 0.99  # seed 0 of the corner 1% under the true optimum ...
+    one.loc[corner, "loss"] = lucky
+    two.loc[corner, "loss"] = lucky * 1.05  # ... seed 1 of it 5% over
+    runs = pd.concat([one, two], ignore_index=True)
+    v = score(runs, p, width=4096, depth=6)
+    assert v.seeds == 2 and v.runs_total == 18 and v.settings_total == 9
+    assert (v.best_lr, v.best_batch_size) == (pytest.approx(p.lr), round(p.batch_size))
+    assert v.regret_pct == pytest.approx(0.0, abs=1e-5)
+    settings = v.settings
+    corner_mean = settings[(settings["lr"] == min(lrs)) & (settings["batch_size"] == min(batches))]
+    assert float(corner_mean["loss"].iloc[0]) == pytest.approx(lucky * 1.025)
+    assert "best of 9 settings (2 seeds each); best setting inside the 80% intervals" in v.verdict()
+    centre = (runs["lr"] == p.lr) & (runs["batch_size"] == round(p.batch_size)) & (runs["seed"] == 1)
+    runs.loc[centre, ["loss", "diverged"]] = [np.nan, True]
+    assert math.isinf(score(runs, p, width=4096, depth=6).regret_pct)  # one diverged seed: diverged
