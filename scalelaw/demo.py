@@ -46,6 +46,7 @@ budgets = {budgets}
 [recipe]
 schedule = "wsd"
 seq_len = {seq_len}
+seeds = {seeds}
 [limits]
 max_runs = {max_runs}
 """
@@ -68,17 +69,21 @@ class DemoSize:
     verify_width: int  # N 4x the largest fitted width's (N ~ width^2)
     verify_tokens: int  # beyond the largest budget
     verify_seeds: int = 1  # runs per verification setting, scored on their mean loss
+    seeds: int = 1  # runs per sweep setting (seeds 0, 1, ...; stacked when fused)
 
 
 SIZES = {
     # 4 cells x 9 runs and a 3x3 verification: tests the pipeline in about a minute.
     "tiny": DemoSize([32, 64], 2, 32, 16, 3e-3, 3, [32, 64, 128], [8192, 16384], 32, 0, 128, 32768),
-    # 6 cells x 20 runs: widths 24-48 on 131k-262k tokens, batches of 2-16 sequences of
-    # 32 tokens, where these budgets put the optimal batch (data/README.md); refinement
-    # extends a grid where a cell's optimum sits on its edge. Then width 96 (4x the
-    # largest N) on 393k tokens (1.5x the largest D) to verify.
+    # 6 cells x 20 runs: widths 32 and 48 on 65k-262k tokens (three budgets, so the laws'
+    # D exponents are fitted over a 4x range), batches of 2-16 sequences of 32 tokens,
+    # where these budgets put the optimal batch (data/README.md); refinement extends a
+    # grid where a cell's optimum sits on its edge. Width 24 is left out: below ~131k
+    # tokens its optimal batch is under one sequence, which no grid can bracket. Then
+    # width 96 (4x the largest N) on 393k tokens (1.5x the largest D), 2 seeds per
+    # setting, to verify.
     "small": DemoSize(
-        [24, 32, 48], 2, 32, 8, 3e-3, 5, [64, 128, 256, 512], [65536, 131072, 262144], 32, 2, 96, 393216, 2
+        [32, 48], 2, 32, 8, 3e-3, 5, [64, 128, 256], [65536, 131072, 262144], 32, 2, 96, 393216, 2, 2
     ),
     # 8 cells x 15 runs of up to 25M tokens, verified at width 4096: for one GPU.
     "gpu": DemoSize(
@@ -99,11 +104,12 @@ SIZES = {
 }
 
 
-def ladder_spec(name: str, max_runs: int = 500, **fields):
+def ladder_spec(name: str, max_runs: int = 500, seeds: int = 1, **fields):
     """A μP sweep spec over a width ladder from the fields of :class:`DemoSize` (the
     sweep's part: widths, depth, base, head_dim, lr, lr_count, batches, budgets, seq_len)."""
     return parse_spec(
-        f"name = {name!r}\n" + _COMMON.format(max_runs=max_runs, **fields), source=f"ladder:{name}"
+        f"name = {name!r}\n" + _COMMON.format(max_runs=max_runs, seeds=list(range(seeds)), **fields),
+        source=f"ladder:{name}",
     )
 
 
@@ -162,8 +168,8 @@ def run_demo(
     )
     table = read_runs(out / "runs.parquet")
     # μP's claim is that lr* does not move with width at fixed D and B, and published
-    # sweeps find B* set by D; with 3 widths x 2 budgets of single-seed proxies, letting
-    # N into either law fits noise (N^+0.48 D^+1.0 for lr here), so the demo's laws are in D.
+    # sweeps find B* set by D; with two widths of single-seed proxies, letting N into
+    # either law fits noise (N^+0.48 D^+1.0 for lr on an earlier grid), so the laws are in D.
     law = fit_or_two_stage(table, name=f"demo ({size}) μP proxies", lr_terms=("D",), batch_terms=("D",))
     law = dataclasses.replace(law, notes=(*law.notes, "μP demo: lr* and B* fitted as laws in D only"))
     law.to_json(out / "law.json")

@@ -16,7 +16,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from scalelaw.groups import default_memory_budget, plan_groups
+from scalelaw.groups import balance_groups, default_memory_budget, plan_groups
 from scalelaw.store import RunStore
 
 
@@ -60,7 +60,8 @@ def make_groups(jobs: Iterable[Job], fuse: bool, workers: int = 1) -> list[list[
     jobs = list(jobs)
     if not fuse:
         return [[j] for j in jobs]
-    return plan_groups(jobs, lambda j: j.spec, default_memory_budget(workers))
+    groups = plan_groups(jobs, lambda j: j.spec, default_memory_budget(workers))
+    return balance_groups(groups, lambda j: j.spec, workers)
 
 
 def _visible_gpus() -> list[str]:

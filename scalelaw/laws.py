@@ -14,7 +14,11 @@ intervals survive a JSON round trip. Intervals are normal on the log scale: the
 "mean" interval uses only the spread of the draws at the query (it widens with
 distance from the data because the exponents are uncertain); the "prediction"
 interval, for one new run, also adds ``resid_sd``, the scatter of cell optima around
-the law.
+the law. The spread is the normal-equivalent scale of the draws' central 68%
+(:func:`robust_sd`), not their standard deviation: with few cells a handful of
+resamples are degenerate (two nearly equal D carry the exponent) and return
+exponents of 10-50, which alone would make the standard deviation, and an 80%
+interval built on it, span 1e60.
 
 An optimum on the edge of a cell's grid is censored: the cell says only that the true
 optimum is at most (smallest value swept) or at least (largest) that value. A power law
@@ -55,6 +59,15 @@ def _z(confidence: float) -> float:
 
 BOUNDS = ("upper", "lower")
 MAX_LOG = 700.0  # exp() of more overflows float64; such an interval is "unbounded" anyway
+
+
+def robust_sd(values: np.ndarray) -> np.ndarray:
+    """Scale of ``values`` along the last axis from its central 68%: (q84.1 - q15.9) / 2.
+
+    Equals the standard deviation for normal values; a few wild values move it little.
+    """
+    low, high = np.quantile(values, [stats.norm.cdf(-1.0), stats.norm.cdf(1.0)], axis=-1)
+    return (high - low) / 2.0
 
 
 def _log_interval(center: np.ndarray, half: np.ndarray) -> tuple[Any, Any]:
@@ -123,11 +136,11 @@ class PowerLaw:
         return float(value) if value.ndim == 0 else value
 
     def log_spread(self, model_size: Any, tokens: Any) -> np.ndarray | None:
-        """Standard deviation of log(prediction) over the bootstrap draws."""
+        """Spread of log(prediction) over the bootstrap draws (:func:`robust_sd`)."""
         if self.draws is None or len(self.draws) < 2:
             return None
         logs = _log_features(self.terms, model_size, tokens) @ np.asarray(self.draws).T
-        return logs.std(axis=-1, ddof=1)
+        return robust_sd(logs)
 
     def interval(
         self, model_size: Any, tokens: Any, confidence: float = 0.8, kind: str = "prediction"
@@ -251,7 +264,7 @@ class LossLaw:
             return None
         n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
         logs = np.log(self.evaluate(self.draws, n[..., None], d[..., None]))
-        spread = logs.std(axis=-1, ddof=1)
+        spread = robust_sd(logs)
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self.predict(n, d)))
         return _log_interval(center, _z(confidence) * sd)

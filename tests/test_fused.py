@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scalelaw.executors import Job
-from scalelaw.groups import group_memory_bytes, plan_groups
+from scalelaw.groups import balance_groups, group_memory_bytes, group_work, plan_groups
 from scalelaw.proxy.fused import train_group
 from scalelaw.proxy.train import train
 from scalelaw.runspec import RunSpec
@@ -192,6 +192,32 @@ def test_groups_are_lr_columns_capped_by_memory():
     assert group_memory_bytes(specs[3]) > one_run  # twice the batch: more activations per run
     assert [len(g) for g in capped] == [2, 1, 1, 1, 1]
     assert plan_groups(specs, lambda s: s, memory_budget=1) == [[s] for s in specs]  # at least one run
+
+
+def makespan(groups, workers: int) -> float:
+    """Finish time of groups handed in order to whichever worker is free first."""
+    finish = [0.0] * workers
+    for g in groups:
+        finish[finish.index(min(finish))] += group_work(g)
+    return max(finish)
+
+
+def test_few_groups_are_halved_for_the_workers_and_run_largest_first():
+    """Three lr columns on two workers would leave one idle for a third of the time. The
+    column halved is the largest batch's: fewest steps, so its halves repeat the least
+    per-step overhead; the smallest batch's column runs first, being the longest."""
+    columns = [
+        [{**SHAPES["mup"], **BASE, "lr": lr, "batch_size": batch} for lr in (1e-3, 2e-3, 4e-3, 8e-3)]
+        for batch in (128, 256, 512)
+    ]
+    balanced = balance_groups(columns, lambda s: s, workers=2)
+    assert sorted((g[0]["batch_size"], len(g)) for g in balanced) == [(128, 4), (256, 4), (512, 2), (512, 2)]
+    assert balanced[0][0]["batch_size"] == 128  # most steps: the longest group first
+    assert makespan(balanced, 2) < 0.9 * makespan(columns, 2)
+    assert sorted(repr(s) for g in balanced for s in g) == sorted(repr(s) for c in columns for s in c)
+    assert balance_groups(columns, lambda s: s, workers=1) == columns  # one worker: nothing to balance
+    singles = [[s] for s in columns[0]]
+    assert balance_groups(singles, lambda s: s, workers=8) == singles  # nothing left to split
 
 
 @pytest.mark.slow
