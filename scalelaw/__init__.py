@@ -9,23 +9,33 @@ small μP proxy runs.
     p = scalelaw.predict(model_size=7e9, tokens=1.4e12, law=law, seq_len=4096)
     v = scalelaw.verify(law, spec, width=128, depth=2, tokens=262_144, out="runs/v")  # trains
 
-Importing scalelaw, fitting and predicting never import torch or matplotlib.
+Importing scalelaw, fitting and predicting never import torch or matplotlib. Every error
+scalelaw raises about its input or data is a :class:`ScalelawError` (see
+:mod:`scalelaw.exceptions`): ``InputError``, ``NotEnoughDataError`` or ``FitError``.
 """
 
+from scalelaw.exceptions import (
+    DataError,
+    FitError,
+    InputError,
+    LawFileError,
+    NotEnoughDataError,
+    RunsTableError,
+    ScalelawError,
+    SpecError,
+)
 from scalelaw.fit import fit, fit_or_two_stage
-from scalelaw.laws import HyperparameterLaw, LawFileError, LossLaw, PowerLaw, load_law
+from scalelaw.laws import HyperparameterLaw, LossLaw, PowerLaw, load_law
 from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import cell_optima
 from scalelaw.predict import PRESETS, Prediction, get_law, predict
 from scalelaw.runs import (
-    RunsTableError,
     import_steplaw,
     read_runs,
     usable_runs,
     validate_runs,
     write_runs,
 )
-from scalelaw.surface import FitError
 from scalelaw.transfer import TransferFit, fit_transfer, lr_optima_by_batch
 from scalelaw.verify import Verification, verify
 
@@ -33,13 +43,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRESETS",
+    "DataError",
     "FitError",
     "HyperparameterLaw",
+    "InputError",
     "LawFileError",
     "LossLaw",
+    "NotEnoughDataError",
     "PowerLaw",
     "Prediction",
     "RunsTableError",
+    "ScalelawError",
+    "SpecError",
     "TransferFit",
     "Verification",
     "cell_optima",

@@ -20,12 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from scalelaw.exceptions import InputError, ScalelawError
 from scalelaw.fit import METHODS, fit, fit_or_two_stage
-from scalelaw.laws import LawFileError
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
-from scalelaw.runs import RunsTableError, read_runs
-from scalelaw.surface import FitError
-from scalelaw.sweepspec import SpecError
+from scalelaw.runs import read_runs
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 _OPS = {
@@ -39,7 +37,7 @@ _OPS = {
 _CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """A command-line value that cannot be used."""
 
 
@@ -362,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, RunsTableError, LawFileError, FitError, SpecError, ValueError) as err:
+    except ScalelawError as err:  # the user's input or data; anything else is a bug: let it surface
         print(f"scalelaw {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from scalelaw.exceptions import InputError
 from scalelaw.fit import fit_or_two_stage
 from scalelaw.predict import predict
 from scalelaw.runs import read_runs
@@ -116,7 +117,7 @@ def ladder_spec(name: str, max_runs: int = 500, seeds: int = 1, **fields):
 def demo_spec(size: str = "small"):
     """The demo's sweep spec (a :class:`scalelaw.sweepspec.SweepSpec`)."""
     if size not in SIZES:
-        raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
+        raise InputError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     fields = dataclasses.asdict(SIZES[size])
     for key in ("refine", "verify_width", "verify_tokens", "verify_seeds"):
         fields.pop(key)

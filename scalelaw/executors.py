@@ -16,6 +16,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from scalelaw.exceptions import InputError
 from scalelaw.groups import balance_groups, default_memory_budget, plan_groups
 from scalelaw.store import RunStore
 
@@ -145,7 +146,7 @@ def run_slurm(
     try:
         import submitit
     except ImportError:
-        raise RuntimeError("the slurm backend needs submitit: pip install 'scalelaw[slurm]'") from None
+        raise InputError("the slurm backend needs submitit: pip install 'scalelaw[slurm]'") from None
     groups = make_groups(jobs, fuse)
     executor = submitit.AutoExecutor(folder=root / "submitit", cluster=options.cluster)
     params: dict[str, Any] = {

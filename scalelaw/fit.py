@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from scalelaw.exceptions import InputError, NotEnoughDataError
 from scalelaw.laws import TERMS, HyperparameterLaw, LossLaw, PowerLaw
 from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import MIN_POINTS, WINDOW, cell_optima
@@ -57,7 +58,7 @@ def _check_terms(terms: tuple[str, ...], what: str) -> tuple[str, ...]:
     terms = tuple(terms)
     bad = [t for t in terms if t not in TERMS] + (["repeated term"] if len(set(terms)) < len(terms) else [])
     if bad or not terms:
-        raise ValueError(f"{what}: terms must be a non-empty subset of {TERMS}, got {terms!r}")
+        raise InputError(f"{what}: terms must be a non-empty subset of {TERMS}, got {terms!r}")
     return tuple(t for t in TERMS if t in terms)
 
 
@@ -199,7 +200,12 @@ def fit(
     for intervals (0 disables them). Diverged runs are left out with a note.
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    for label, value in (("n_boot", n_boot), ("min_points", min_points), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InputError(f"{label} must be a non-negative integer, got {value!r}")
+    if not (isinstance(window, (int, float)) and 0 < window < float("inf")):
+        raise InputError(f"window must be a positive fraction of the best loss, got {window!r}")
     runs = validate_runs(runs)
     usable, note = usable_runs(runs)
     notes = [note] if note else []
@@ -207,7 +213,9 @@ def fit(
     notes += [w for w in optima["warning"] if w]
     optima = optima[optima["n_used"] > 0].reset_index(drop=True)
     if len(optima) < 2:
-        raise FitError(f"only {len(optima)} cell(s) with usable runs: a law needs several (N, D) cells")
+        raise NotEnoughDataError(
+            f"only {len(optima)} cell(s) with usable runs: a law needs several (N, D) cells"
+        )
     if lr_terms is None or batch_terms is None:
         varying, note = _varying_terms(optima)
         lr_terms = varying if lr_terms is None else lr_terms
@@ -296,7 +304,7 @@ def fit_or_two_stage(runs: pd.DataFrame, **kwargs) -> HyperparameterLaw:
     """
     try:
         return fit(runs, method="surface", **kwargs)
-    except FitError as err:
+    except (FitError, NotEnoughDataError) as err:
         law = fit(runs, method="optima", **kwargs)
         return dataclasses.replace(
             law, notes=(f"joint surface fit refused ({err}); two-stage fit", *law.notes)

@@ -42,18 +42,15 @@ import pandas as pd
 from scipy import stats
 
 from scalelaw.atomic import atomic_write_text
+from scalelaw.exceptions import InputError, LawFileError
 
 FORMAT_VERSION = 1
 TERMS = ("N", "D")
 
 
-class LawFileError(ValueError):
-    """A law JSON file that cannot be loaded; the message names the file and key."""
-
-
 def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
@@ -113,11 +110,11 @@ class PowerLaw:
     def __post_init__(self) -> None:
         unknown = set(self.exponents) - set(TERMS)
         if unknown:
-            raise ValueError(f"{self.quantity}: unknown term(s) {sorted(unknown)}; use N and D")
+            raise InputError(f"{self.quantity}: unknown term(s) {sorted(unknown)}; use N and D")
         if self.bound is not None and self.bound not in BOUNDS:
-            raise ValueError(f"{self.quantity}: bound must be None, 'upper' or 'lower', got {self.bound!r}")
+            raise InputError(f"{self.quantity}: bound must be None, 'upper' or 'lower', got {self.bound!r}")
         if self.draws is not None and np.shape(self.draws)[1:] != (1 + len(self.exponents),):
-            raise ValueError(f"{self.quantity}: draws must have {1 + len(self.exponents)} columns")
+            raise InputError(f"{self.quantity}: draws must have {1 + len(self.exponents)} columns")
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -150,7 +147,7 @@ class PowerLaw:
         if spread is None:
             return None
         if kind not in ("prediction", "mean"):
-            raise ValueError(f"kind must be 'prediction' or 'mean', got {kind!r}")
+            raise InputError(f"kind must be 'prediction' or 'mean', got {kind!r}")
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self(model_size, tokens)))
         return _log_interval(center, _z(confidence) * sd)

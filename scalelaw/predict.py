@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from scalelaw.exceptions import InputError
 from scalelaw.laws import HyperparameterLaw, PowerLaw, load_law
 
 EXTRAPOLATION_WARN = 10.0  # warn when N or D lies more than 10x outside the fitted range
@@ -123,7 +124,7 @@ class Prediction:
             )
         if quantity == "loss":
             return self.loss, self.loss_interval, None, self.loss_determined, ".4f"
-        raise ValueError(f"quantity must be 'lr', 'batch_size' or 'loss', got {quantity!r}")
+        raise InputError(f"quantity must be 'lr', 'batch_size' or 'loss', got {quantity!r}")
 
     def display(self, quantity: str, scale: float = 1.0) -> str:
         """What a reader should see first for ``quantity`` ("lr", "batch_size", "loss").
@@ -228,9 +229,9 @@ def predict(
     """
     for label, value in (("model_size", model_size), ("tokens", tokens), ("seq_len", seq_len)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{label} must be a positive finite number, got {value!r}")
+            raise InputError(f"{label} must be a positive finite number, got {value!r}")
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
     warnings = []
     if law is None:
         law = get_law(DEFAULT_LAW)
@@ -361,7 +362,7 @@ def get_law(law: str | os.PathLike) -> HyperparameterLaw:
         return _default_law()
     if isinstance(law, (str, os.PathLike)) and Path(law).suffix == ".json":
         return load_law(law)
-    raise ValueError(
+    raise InputError(
         f"unknown law {law!r}: use a fitted law, a preset "
         f"({', '.join([*PRESETS, DEFAULT_LAW])}) or a path to a law .json file"
     )

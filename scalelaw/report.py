@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from scalelaw.atomic import atomic_write_text
+from scalelaw.exceptions import InputError, ScalelawError
 from scalelaw.laws import HyperparameterLaw
 from scalelaw.optima import iter_cells
 from scalelaw.predict import Prediction, predict
@@ -454,7 +455,7 @@ def _transfer_section(runs: pd.DataFrame) -> list[str]:
     head = "<h2>μTransfer: optimal lr at fixed batch size against model size</h2>"
     try:
         transfer = fit_transfer(runs)
-    except ValueError as err:
+    except ScalelawError as err:
         return [head, f"<p>not available: {html.escape(str(err))}</p>"]
     return [
         head,
@@ -567,7 +568,7 @@ def render_report(
     """
     optima = law.optima
     if optima is None:
-        raise ValueError("the law has no per-cell optima (a preset?): fit it to the runs first")
+        raise InputError("the law has no per-cell optima (a preset?): fit it to the runs first")
     preds = [predict(n, d, law=law, seq_len=seq_len) for n, d in targets]
     warnings = list(law.notes)
     if not preds:  # with targets, each prediction's warnings carry the law's caveats
@@ -673,7 +674,7 @@ def verification_figure(v) -> Figure:
     """The verification grid: each setting's loss (its seeds' mean) over the best one's, in
     percent, on (lr, batch size) axes, with the predicted setting (star) and its intervals (dashed)."""
     if v.runs is None:
-        raise ValueError("verification_figure needs a Verification with its runs (scalelaw.verify)")
+        raise InputError("verification_figure needs a Verification with its runs (scalelaw.verify)")
     runs = v.settings
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
     finite = runs[np.isfinite(runs["loss"].to_numpy(float))]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from scalelaw.atomic import atomic_write
+from scalelaw.exceptions import RunsTableError
 
 REQUIRED_COLUMNS = ("run_id", "params", "tokens", "lr", "batch_size", "loss")
 INTEGER_COLUMNS = ("params", "tokens", "batch_size")
@@ -31,10 +32,6 @@ MIN_LRS_PER_CELL = 3
 # in that gap separates the two; 1.5 sits in its middle.
 BLOWUP_FACTOR = 1.5
 STEPLAW_SEQ_LEN = 2048  # Step Law README: `bs` counts sequences of 2048 tokens
-
-
-class RunsTableError(ValueError):
-    """A runs table that cannot be used; the message names file, column, row and value."""
 
 
 def cell_columns(runs: pd.DataFrame) -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scalelaw.exceptions import InputError
 from scalelaw.proxy.data import CORPUS
 from scalelaw.proxy.parametrization import NAMES
 from scalelaw.runs import stable_id
@@ -53,7 +54,7 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         def fail(field: str, why: str) -> None:
-            raise ValueError(f"RunSpec.{field} = {getattr(self, field)!r}: {why}")
+            raise InputError(f"RunSpec.{field} = {getattr(self, field)!r}: {why}")
 
         for field in (
             "width",

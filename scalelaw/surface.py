@@ -28,13 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
+from scalelaw.exceptions import FitError, NotEnoughDataError
 from scalelaw.optima import MIN_POINTS, WINDOW, iter_cells, near_optimum
 
 N_SHAPE = 5  # k_uu, k_vv, k_uv, k_uuu, k_vvv
-
-
-class FitError(ValueError):
-    """The data cannot support the requested fit; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +79,7 @@ def surface_data(usable: pd.DataFrame, window: float = WINDOW, min_points: int =
         logd.append(np.log(float(key["tokens"])))
         n_batch.append(group["batch_size"].nunique())
     if not cell:
-        raise FitError("no usable runs to fit")
+        raise NotEnoughDataError("no usable runs to fit")
     return SurfaceData(
         *(np.concatenate(a) for a in (cell, x, y, z)),
         np.array(logn),
@@ -219,13 +216,13 @@ def fit_surface(
             )
     n_params = 1 + max(len(lr_terms), len(batch_terms))
     if data.n_cells < n_params + 1:
-        raise FitError(
+        raise NotEnoughDataError(
             f"{data.n_cells} cell(s) cannot determine a law with {n_params} "
             f"coefficients; sweep at least {n_params + 1} (N, D) cells"
         )
     swept = int((data.n_batch >= 3).sum())
     if 2 * swept < data.n_cells:
-        raise FitError(
+        raise NotEnoughDataError(
             f"only {swept} of {data.n_cells} cells sweep 3 or more batch sizes: sweep "
             "the batch size too (3 or more values per cell) to fit B*"
         )

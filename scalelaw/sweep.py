@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from scalelaw.exceptions import InputError
 from scalelaw.executors import Job, SlurmOptions, run_local, run_slurm
 from scalelaw.optima import cell_optima
 from scalelaw.runs import validate_runs
@@ -110,7 +111,7 @@ def execute(
         elif backend == "slurm":
             run_slurm(store.root, todo, slurm or SlurmOptions(), on_done, fuse=fuse)
         else:
-            raise ValueError(f"backend must be 'local' or 'slurm', got {backend!r}")
+            raise InputError(f"backend must be 'local' or 'slurm', got {backend!r}")
     finally:
         bar.close()
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scalelaw.exceptions import SpecError
 from scalelaw.proxy.parametrization import NAMES
 from scalelaw.runspec import SCHEDULES, RunSpec
 from scalelaw.shapes import PEAK_FLOPS, flops_per_token, non_embedding_params
@@ -46,10 +47,6 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 VOCAB = 256  # the embedded corpus' byte tokenizer
-
-
-class SpecError(ValueError):
-    """A sweep spec that cannot be used; the message names the file and the field."""
 
 
 @dataclass(frozen=True)

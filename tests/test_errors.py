@@ -1,0 +1,89 @@
+"""One error family: every subcommand answers broken input with exit 2 and one
+``error:`` line; a bug inside scalelaw is not dressed up as the user's mistake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import scalelaw
+from scalelaw import exceptions
+from scalelaw.cli import main
+from scalelaw.synthetic import make_runs
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("broken")
+    good = root / "runs.csv"
+    make_runs(seed=4).to_csv(good, index=False)
+    no_loss = root / "no_loss.csv"
+    make_runs(seed=4).drop(columns=["loss"]).to_csv(no_loss, index=False)
+    law = root / "law.json"
+    law.write_text(json.dumps({"format": "scalelaw.law", "version": 1, "lr": "nonsense"}))
+    spec = root / "spec.toml"
+    spec.write_text('name = "x"\n[model]\nwidthz = [32]\n')
+    return {"good": good, "no_loss": no_loss, "law": law, "spec": spec, "root": root}
+
+
+CASES = {
+    "fit: a runs table without a loss column": ("fit", "{no_loss}"),
+    "fit: a filter on a column that does not exist": ("fit", "{good}", "--where", "size < 3"),
+    "fit: too few bootstrap replicates": ("fit", "{good}", "--n-boot", "-3"),
+    "predict: an unreadable size": ("predict", "7 billion", "1e12"),
+    "predict: an interval level above 1": ("predict", "7e9", "1e12", "--confidence", "2"),
+    "predict: a law file with bad values": ("predict", "7e9", "1e12", "--law", "{law}"),
+    "sweep: a spec with a misspelt key": ("sweep", "{spec}", "--dry-run"),
+    "verify: a law file with bad values": (
+        "verify",
+        "{law}",
+        "--spec",
+        "sweeps/tiny_mup.toml",
+        "--width",
+        "64",
+        "--depth",
+        "2",
+        "--tokens",
+        "65536",
+    ),
+    "report: a runs table that does not exist": ("report", "{root}/missing.csv", "-o", "{root}/r.html"),
+    "demo: a target that is not two sizes": ("demo", "--target", "7e9", "--out", "{root}/demo"),
+    "coordcheck: widths that are not numbers": ("coordcheck", "--widths", "64,wide"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_subcommand_answers_broken_input_with_one_error_line(case, inputs, capsys):
+    argv = [a.format(**inputs) for a in CASES[case]]
+    assert main(argv) == 2, case
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"scalelaw {argv[0]}: error: "), err
+    assert "Traceback" not in err[0]
+
+
+def test_an_internal_bug_is_not_reported_as_a_user_error(inputs, monkeypatch, capsys):
+    """A ValueError from a bug inside scalelaw (here: forced in the fit) must surface as the
+    bug it is, with its traceback, not as 'error: ...' and exit 2."""
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together")  # numpy's words, not ours
+
+    monkeypatch.setattr("scalelaw.cli.fit_or_two_stage", broken)
+    monkeypatch.setattr("scalelaw.cli.fit", broken)
+    with pytest.raises(ValueError, match="broadcast"):
+        main(["fit", str(inputs["good"]), "--n-boot", "5"])
+    assert "error:" not in capsys.readouterr().err
+
+
+def test_the_family_is_one_tree_that_old_except_clauses_still_catch():
+    for name in ("InputError", "RunsTableError", "LawFileError", "SpecError", "DataError"):
+        assert issubclass(getattr(exceptions, name), exceptions.InputError)
+    for name in ("InputError", "NotEnoughDataError", "FitError"):
+        cls = getattr(exceptions, name)
+        assert issubclass(cls, exceptions.ScalelawError) and issubclass(cls, ValueError)
+    assert scalelaw.ScalelawError is exceptions.ScalelawError
+    with pytest.raises(exceptions.InputError, match="confidence must be in"):
+        scalelaw.predict(7e9, 1.4e12, confidence=1.5)
+    with pytest.raises(exceptions.RunsTableError):
+        scalelaw.fit(make_runs(seed=4).drop(columns=["loss"]))
