@@ -130,7 +130,7 @@ def test_too_few_cells_or_unswept_batch_size_is_explained(synthetic_runs):
     assert set(scalelaw.fit(one_size, n_boot=0, loss_law=False).lr.exponents) == {"D"}
     median = synthetic_runs.groupby(["params", "tokens"])["batch_size"].transform("median")
     one_batch = synthetic_runs[synthetic_runs["batch_size"] == median]
-    with pytest.raises(FitError, match="sweep the batch size"):
+    with pytest.raises(scalelaw.NotEnoughDataError, match="sweep the batch size"):
         scalelaw.fit(one_batch, n_boot=0, loss_law=False)
 
 
