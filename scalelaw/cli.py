@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalelaw.exceptions import InputError, ScalelawError
-from scalelaw.fit import METHODS, fit, fit_or_two_stage
+from scalelaw.fit import METHODS, fit
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
 from scalelaw.runs import read_runs
 
@@ -173,7 +173,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from scalelaw.report import write_report
 
     runs = read_runs(args.runs, format=args.format)
-    law = get_law(args.law) if args.law else fit_or_two_stage(runs, n_boot=args.n_boot)
+    law = get_law(args.law) if args.law else fit(runs, method="auto", n_boot=args.n_boot)
     if law.optima is None:
         raise UsageError(f"--law {args.law}: a preset has no cell optima to draw; pass a fitted law")
     targets = [_parse_target(t) for t in args.target or []]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scalelaw.exceptions import InputError
-from scalelaw.fit import fit_or_two_stage
+from scalelaw.fit import fit
 from scalelaw.predict import predict
 from scalelaw.runs import read_runs
 from scalelaw.sweepspec import cost, parse_spec
@@ -171,7 +171,7 @@ def run_demo(
     # μP's claim is that lr* does not move with width at fixed D and B, and published
     # sweeps find B* set by D; with two widths of single-seed proxies, letting N into
     # either law fits noise (N^+0.48 D^+1.0 for lr on an earlier grid), so the laws are in D.
-    law = fit_or_two_stage(table, name=f"demo ({size}) μP proxies", lr_terms=("D",), batch_terms=("D",))
+    law = fit(table, method="auto", name=f"demo ({size}) μP proxies", lr_terms=("D",), batch_terms=("D",))
     law = dataclasses.replace(law, notes=(*law.notes, "μP demo: lr* and B* fitted as laws in D only"))
     law.to_json(out / "law.json")
     verification = verify(

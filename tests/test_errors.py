@@ -69,7 +69,6 @@ def test_an_internal_bug_is_not_reported_as_a_user_error(inputs, monkeypatch, ca
     def broken(*args, **kwargs):
         raise ValueError("operands could not be broadcast together")  # numpy's words, not ours
 
-    monkeypatch.setattr("scalelaw.cli.fit_or_two_stage", broken)
     monkeypatch.setattr("scalelaw.cli.fit", broken)
     with pytest.raises(ValueError, match="broadcast"):
         main(["fit", str(inputs["good"]), "--n-boot", "5"])
