@@ -92,6 +92,21 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alpha(args: argparse.Namespace) -> float | None:
+    """--alpha, or the deprecated --confidence (1 - alpha) with a note on stderr."""
+    if args.confidence is None:
+        return args.alpha
+    if args.alpha is not None:
+        raise UsageError("give --alpha, not both --alpha and --confidence")
+    print(
+        f"scalelaw {args.command}: --confidence is deprecated; use --alpha (= 1 - confidence)",
+        file=sys.stderr,
+    )
+    if not 0 < args.confidence < 1:
+        raise UsageError(f"--confidence {args.confidence!r} must be in (0, 1)")
+    return 1.0 - args.confidence
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     if args.law and args.preset:
         raise UsageError("give either --law FILE or --preset NAME, not both")
@@ -101,7 +116,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         parse_size(args.tokens),
         law=law,
         seq_len=args.seq_len,
-        confidence=args.confidence,
+        alpha=_alpha(args),
     )
     print(json.dumps(p.to_dict(), indent=2) if args.json else p.table())
     return 0
@@ -222,7 +237,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         out,
         lr_factors=_factors(args.lr_factors, "--lr-factors"),
         batch_factors=_factors(args.batch_factors, "--batch-factors"),
-        confidence=args.confidence,
+        alpha=_alpha(args),
         backend=args.backend,
         workers=args.workers,
         slurm=SlurmOptions(partition=args.partition, time_min=args.time_min, cluster=args.cluster),
@@ -270,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--law", help="a law JSON file written by `scalelaw fit --out`")
     p.add_argument("--preset", choices=[*PRESETS, DEFAULT_LAW], help="a published law")
     p.add_argument("--seq-len", type=int, default=2048, help="tokens per sequence (default 2048)")
-    p.add_argument("--confidence", type=float, default=0.8, help="interval level (default 0.8)")
+    p.add_argument("--alpha", type=float, help="intervals at 1 - alpha (default 0.2: 80%%)")
+    p.add_argument("--confidence", type=float, help=argparse.SUPPRESS)  # deprecated: 1 - alpha
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=_cmd_predict)
 
@@ -334,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--lr-factors", default="0.7071067811865476,1,1.4142135623730951", help="lr grid / lr*")
     v.add_argument("--batch-factors", default="0.5,1,2", help="batch grid / B* (rounded to whole sequences)")
-    v.add_argument("--confidence", type=float, default=0.8, help="interval level (default 0.8)")
+    v.add_argument("--alpha", type=float, help="intervals at 1 - alpha (default 0.2: 80%%)")
+    v.add_argument("--confidence", type=float, help=argparse.SUPPRESS)  # deprecated: 1 - alpha
     v.add_argument(
         "--seeds", type=int, default=1, help="runs per setting, scored on their mean loss (default 1)"
     )

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
+
 from scalelaw.exceptions import InputError
 from scalelaw.laws import HyperparameterLaw, PowerLaw, load_law
+from scalelaw.results import check_alpha, resolve_alpha
 
 EXTRAPOLATION_WARN = 10.0  # warn when N or D lies more than 10x outside the fitted range
 UNDETERMINED_SPAN = 100.0  # warn when an interval spans more than 100x
@@ -80,6 +83,31 @@ class Prediction:
     lr_determined: bool = True
     batch_size_determined: bool = True
     loss_determined: bool = True
+    fitted_law: HyperparameterLaw | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def alpha(self) -> float:
+        """1 - confidence: the intervals are at (1 - alpha)."""
+        return 1.0 - self.confidence
+
+    def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """One row per quantity (lr, batch_size in tokens, loss): ``estimate``, ``ci_lower``,
+        ``ci_upper`` at (1 - alpha) (default: this prediction's own level), ``bound`` and
+        ``determined``, as statsmodels' ``get_prediction(...).summary_frame(alpha)``."""
+        if alpha is not None and abs(check_alpha(alpha) - self.alpha) > 1e-12:
+            if self.fitted_law is None:
+                raise InputError(
+                    "this Prediction carries no law (loaded from JSON?): predict again with alpha"
+                )
+            return predict(self.model_size, self.tokens, self.fitted_law, self.seq_len, alpha).summary_frame()
+        rows = []
+        for quantity in ("lr", "batch_size", "loss"):
+            value, interval, bound, determined, _ = self._parts(quantity)
+            low, high = interval if interval is not None else (math.nan, math.nan)
+            value = math.nan if value is None else value
+            rows.append((quantity, value, low, high, bound, determined))
+        columns = ["quantity", "estimate", "ci_lower", "ci_upper", "bound", "determined"]
+        return pd.DataFrame(rows, columns=columns).set_index("quantity")
 
     @property
     def compute(self) -> float:
@@ -220,18 +248,21 @@ def predict(
     tokens: float,
     law: HyperparameterLaw | str | os.PathLike | None = None,
     seq_len: int = 2048,
-    confidence: float = 0.8,
+    alpha: float | None = None,
+    *,
+    confidence: float | None = None,
 ) -> Prediction:
     """Optimal lr, batch size (tokens and sequences) and loss for a run of N params, D tokens.
 
-    Intervals widen with distance from the fitted range (the bootstrap spread of the
-    exponents grows with log distance); beyond 10x in N or D a warning says so.
+    Intervals are at (1 - ``alpha``), 80% by default (``confidence`` is the deprecated
+    spelling of 1 - alpha). They widen with distance from the fitted range (the bootstrap
+    spread of the exponents grows with log distance); beyond 10x in N or D a warning says so.
     """
+    alpha = resolve_alpha(alpha, confidence, "predict")
+    confidence = 1.0 - alpha
     for label, value in (("model_size", model_size), ("tokens", tokens), ("seq_len", seq_len)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise InputError(f"{label} must be a positive finite number, got {value!r}")
-    if not 0 < confidence < 1:
-        raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
     warnings = []
     if law is None:
         law = get_law(DEFAULT_LAW)
@@ -313,6 +344,7 @@ def predict(
         lr_determined=determined["lr"],
         batch_size_determined=determined["batch size"],
         loss_determined=loss_determined,
+        fitted_law=law,
     )
 
 

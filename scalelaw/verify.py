@@ -17,7 +17,7 @@ batch size (at least one sequence; doubled upward where rounding merged two poin
   the grid's settings as :func:`scalelaw.optima.regret` does, over the best setting's
   loss, minus 1, in percent (inf when the predicted setting itself diverged);
 - ``lr_inside_interval`` / ``batch_inside_interval``: whether the best setting's lr and
-  B lie inside the prediction's intervals (``confidence``, default 80%);
+  B lie inside the prediction's (1 - ``alpha``) intervals (default 80%);
 - ``predicted_loss`` against ``measured_best_loss``.
 
 With ``seeds`` > 1 every setting is trained once per seed and a setting's loss is the
@@ -44,6 +44,7 @@ from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import FitError, InputError, NotEnoughDataError
 from scalelaw.optima import regret
 from scalelaw.predict import Prediction
+from scalelaw.results import resolve_alpha
 from scalelaw.shapes import non_embedding_params
 
 LR_FACTORS = (2**-0.5, 1.0, 2**0.5)
@@ -336,7 +337,8 @@ def verify(
     *,
     lr_factors: Sequence[float] = LR_FACTORS,
     batch_factors: Sequence[float] = BATCH_FACTORS,
-    confidence: float = 0.8,
+    alpha: float | None = None,
+    confidence: float | None = None,
     backend: str = "local",
     workers: int | None = None,
     slurm=None,
@@ -365,7 +367,8 @@ def verify(
             f"verify: width {width} is not a multiple of the spec's head_dim {spec.model.head_dim}"
         )
     params = non_embedding_params(width, depth)
-    prediction = law.predict(params, tokens, seq_len=spec.recipe.seq_len, confidence=confidence)
+    alpha = resolve_alpha(alpha, confidence, "verify")
+    prediction = law.predict(params, tokens, seq_len=spec.recipe.seq_len, alpha=alpha)
     lrs, batches = verification_grid(prediction, spec.recipe.seq_len, lr_factors, batch_factors)
     if tokens < max(batches):
         raise InputError(f"verify: {tokens} tokens is less than one batch of {max(batches)} tokens")

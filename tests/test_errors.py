@@ -32,7 +32,7 @@ CASES = {
     "fit: a filter on a column that does not exist": ("fit", "{good}", "--where", "size < 3"),
     "fit: too few bootstrap replicates": ("fit", "{good}", "--n-boot", "-3"),
     "predict: an unreadable size": ("predict", "7 billion", "1e12"),
-    "predict: an interval level above 1": ("predict", "7e9", "1e12", "--confidence", "2"),
+    "predict: an interval alpha above 1": ("predict", "7e9", "1e12", "--alpha", "2"),
     "predict: a law file with bad values": ("predict", "7e9", "1e12", "--law", "{law}"),
     "sweep: a spec with a misspelt key": ("sweep", "{spec}", "--dry-run"),
     "verify: a law file with bad values": (
@@ -82,7 +82,7 @@ def test_the_family_is_one_tree_that_old_except_clauses_still_catch():
         cls = getattr(exceptions, name)
         assert issubclass(cls, exceptions.ScalelawError) and issubclass(cls, ValueError)
     assert scalelaw.ScalelawError is exceptions.ScalelawError
-    with pytest.raises(exceptions.InputError, match="confidence must be in"):
-        scalelaw.predict(7e9, 1.4e12, confidence=1.5)
+    with pytest.raises(exceptions.InputError, match="alpha must be in"):
+        scalelaw.predict(7e9, 1.4e12, alpha=1.5)
     with pytest.raises(exceptions.RunsTableError):
         scalelaw.fit(make_runs(seed=4).drop(columns=["loss"]))

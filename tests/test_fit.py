@@ -63,7 +63,7 @@ def test_summary_reports_formulas_errors_and_notes(synthetic_law):
     text = synthetic_law.summary()
     assert re.search(r"lr = [\d.]+ \* N\^-0\.(59|60|61)\d \* D\^\+0\.(24|25|26)\d", text)
     assert re.search(r"batch_size = [\d.]+ \* N\^[+-]0\.0\d\d \* D\^\+0\.5[4-6]\d", text)
-    assert "std err" in text and "95% interval" in text
+    assert "std err" in text and "80% interval" in text
     assert "left out" in text and "diverged" in text
     table = synthetic_law.coefficients()
     assert list(table.columns) == ["law", "term", "estimate", "std_err", "ci_lower", "ci_upper"]

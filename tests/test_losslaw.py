@@ -85,5 +85,5 @@ def test_chinchilla_fit_reaches_a_lower_objective_than_the_published_one():
         return _huber(np.log(pred) - np.log(table["loss"]), HUBER_DELTA).sum()
 
     besiroglu = (1.817, 482.0, 2085.0, 0.348, 0.366)  # Besiroglu et al. 2024, same objective
-    assert objective(law.params) < objective(besiroglu)
+    assert objective(law.vector) < objective(besiroglu)
     assert law.alpha == pytest.approx(0.348, abs=0.03)
