@@ -2,7 +2,7 @@
 
     scalelaw fit RUNS [--format steplaw|csv|parquet] [--where "params <= 4.3e8"] --out law.json
     scalelaw predict MODEL_SIZE TOKENS [--law law.json | --preset steplaw] [--seq-len 2048] [--json]
-    scalelaw verify LAW --spec SPEC --width W --depth L --tokens D [--sweep-out DIR]
+    scalelaw verify LAW --spec SPEC --width W --depth L --tokens D [--out DIR]
     scalelaw coordcheck --param mup --widths 64,128,256,512 [--steps 4]
 
 Sizes accept plain numbers (7e9) and suffixes K, M, B/G, T (7B, 1.4T).
@@ -90,6 +90,16 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         law.to_json(args.out)
         print(f"\nwrote {args.out}")
     return 0
+
+
+def _renamed(args: argparse.Namespace, old_dest: str, new_dest: str, old: str, new: str):
+    """The value of an option renamed from ``old`` to ``new``: the deprecated spelling still
+    works for one release, with a note on stderr."""
+    value = getattr(args, old_dest)
+    if value is None:
+        return getattr(args, new_dest)
+    print(f"scalelaw {args.command}: {old} is deprecated; use {new}", file=sys.stderr)
+    return value
 
 
 def _alpha(args: argparse.Namespace) -> float | None:
@@ -192,7 +202,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if law.optima is None:
         raise UsageError(f"--law {args.law}: a preset has no cell optima to draw; pass a fitted law")
     targets = [_parse_target(t) for t in args.target or []]
-    path = write_report(runs, law, args.output, targets=targets, seq_len=args.seq_len)
+    out = _renamed(args, "out_old", "out", "-o/--output", "--out")
+    path = write_report(runs, law, out, targets=targets, seq_len=args.seq_len)
     print(f"wrote {path}")
     return 0
 
@@ -227,7 +238,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     law = get_law(args.law)
     spec = load_spec(args.spec)
-    out = Path(args.sweep_out or Path("runs") / f"{spec.name}-verify")
+    out = Path(
+        _renamed(args, "out_old", "out", "--sweep-out", "--out") or Path("runs") / f"{spec.name}-verify"
+    )
     result = verify(
         law,
         spec,
@@ -256,9 +269,10 @@ def _cmd_coordcheck(args: argparse.Namespace) -> int:
         widths = tuple(int(w) for w in args.widths.split(","))
     except ValueError:
         raise UsageError(f"--widths: cannot read {args.widths!r}; use e.g. 64,128,256,512") from None
-    table = coord_check(args.param, widths=widths, steps=args.steps, seed=args.seed, lr=args.lr)
+    param = _renamed(args, "param_old", "parametrization", "--param", "--parametrization")
+    table = coord_check(param, widths=widths, steps=args.steps, seed=args.seed, lr=args.lr)
     slopes = coord_slopes(table).pivot(index="layer", columns="step", values="slope")
-    print(f"coordinate check, {args.param}: slope of log RMS against log width {widths}, per step")
+    print(f"coordinate check, {param}: slope of log RMS against log width {widths}, per step")
     print(slopes.round(3).to_string())
     worst = slopes.loc[:, slopes.columns >= 1].abs().max().max()
     print(f"\nlargest |slope| after step 0: {worst:.3f} (μP target: <= 0.1)")
@@ -326,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--target", action="append", help="MODEL_SIZE,TOKENS to predict (repeatable)")
     r.add_argument("--seq-len", type=int, default=2048)
     r.add_argument("--n-boot", type=int, default=200)
-    r.add_argument("-o", "--output", default="report.html")
+    r.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    r.add_argument("-o", "--output", dest="out_old", help=argparse.SUPPRESS)  # deprecated: --out
     r.set_defaults(run=_cmd_report)
 
     d = sub.add_parser("demo", help="small μP sweep -> fit -> predict -> report, on CPU")
@@ -345,8 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--width", type=int, required=True, help="width of the verification proxy")
     v.add_argument("--depth", type=int, required=True, help="depth of the verification proxy")
     v.add_argument("--tokens", required=True, help="training tokens of the verification runs, e.g. 262144")
+    v.add_argument("--out", help="directory of the verification sweep (default runs/<spec name>-verify)")
     v.add_argument(
-        "--sweep-out", help="directory of the verification sweep (default runs/<spec name>-verify)"
+        "--sweep-out",
+        dest="out_old",
+        help=argparse.SUPPRESS,  # deprecated: --out
     )
     v.add_argument("--lr-factors", default="0.7071067811865476,1,1.4142135623730951", help="lr grid / lr*")
     v.add_argument("--batch-factors", default="0.5,1,2", help="batch grid / B* (rounded to whole sequences)")
@@ -364,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(run=_cmd_verify)
 
     c = sub.add_parser("coordcheck", help="coordinate check of a parametrization across widths")
-    c.add_argument("--param", choices=["sp", "mup", "completep"], default="mup")
+    c.add_argument("--parametrization", choices=["sp", "mup", "completep"], default="mup")
+    c.add_argument("--param", dest="param_old", choices=["sp", "mup", "completep"], help=argparse.SUPPRESS)
     c.add_argument("--widths", default="64,128,256,512")
     c.add_argument("--steps", type=int, default=4)
     c.add_argument("--lr", type=float, default=3e-3)

@@ -47,7 +47,7 @@ CASES = {
         "--tokens",
         "65536",
     ),
-    "report: a runs table that does not exist": ("report", "{root}/missing.csv", "-o", "{root}/r.html"),
+    "report: a runs table that does not exist": ("report", "{root}/missing.csv", "--out", "{root}/r.html"),
     "demo: a target that is not two sizes": ("demo", "--target", "7e9", "--out", "{root}/demo"),
     "coordcheck: widths that are not numbers": ("coordcheck", "--widths", "64,wide"),
 }
@@ -86,3 +86,39 @@ def test_the_family_is_one_tree_that_old_except_clauses_still_catch():
         scalelaw.predict(7e9, 1.4e12, alpha=1.5)
     with pytest.raises(exceptions.RunsTableError):
         scalelaw.fit(make_runs(seed=4).drop(columns=["loss"]))
+
+
+@pytest.mark.parametrize(
+    ("argv", "old_dest", "new_dest", "value"),
+    [
+        (["report", "runs.csv", "-o", "r.html"], "out_old", "out", "r.html"),
+        (
+            [
+                "verify",
+                "law.json",
+                "--spec",
+                "s.toml",
+                "--width",
+                "8",
+                "--depth",
+                "2",
+                "--tokens",
+                "1M",
+                "--sweep-out",
+                "v",
+            ],
+            "out_old",
+            "out",
+            "v",
+        ),
+        (["coordcheck", "--param", "sp"], "param_old", "parametrization", "sp"),
+    ],
+)
+def test_renamed_options_still_work_for_a_release_with_a_note(argv, old_dest, new_dest, value, capsys):
+    """-o/--output (report), --sweep-out (verify) and --param (coordcheck) are now --out,
+    --out and --parametrization; the old spellings parse to the same value, with a note."""
+    from scalelaw.cli import _renamed, build_parser
+
+    args = build_parser().parse_args(argv)
+    assert _renamed(args, old_dest, new_dest, "OLD", "NEW") == value
+    assert "OLD is deprecated; use NEW" in capsys.readouterr().err

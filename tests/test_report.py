@@ -84,7 +84,9 @@ def test_report_cli_on_the_example_table(tmp_path, capsys):
 
     out = tmp_path / "r.html"
     assert (
-        main(["report", "data/example_runs.csv", "--target", "7e9,1.4e12", "--n-boot", "20", "-o", str(out)])
+        main(
+            ["report", "data/example_runs.csv", "--target", "7e9,1.4e12", "--n-boot", "20", "--out", str(out)]
+        )
         == 0
     )
     text = out.read_text()
