@@ -81,7 +81,7 @@ def apply_where(runs: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    runs = read_runs(args.runs, format=args.format)
+    runs = read_runs(args.runs, table_format=args.format)
     if args.where:
         runs = apply_where(runs, args.where)
     law = fit(runs, method=args.method, n_boot=args.n_boot, seed=args.seed)
@@ -197,7 +197,7 @@ def _parse_target(text: str) -> tuple[float, float]:
 def _cmd_report(args: argparse.Namespace) -> int:
     from scalelaw.report import write_report
 
-    runs = read_runs(args.runs, format=args.format)
+    runs = read_runs(args.runs, table_format=args.format)
     law = get_law(args.law) if args.law else fit(runs, method="auto", n_boot=args.n_boot)
     if law.optima is None:
         raise UsageError(f"--law {args.law}: a preset has no cell optima to draw; pass a fitted law")

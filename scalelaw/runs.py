@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -198,16 +199,24 @@ def usable_runs(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> tuple[pd.D
     return kept, f"left out {int(counts.sum())} of {len(runs)} runs as diverged ({detail})"
 
 
-def read_runs(path: str | os.PathLike, format: str | None = None) -> pd.DataFrame:
+def read_runs(
+    path: str | os.PathLike, table_format: str | None = None, *, format: str | None = None
+) -> pd.DataFrame:
     """Read and validate a runs table.
 
-    ``format``: ``"csv"``, ``"parquet"`` or ``"steplaw"`` (the Step Law dense table);
-    ``None`` infers csv/parquet from the file extension.
+    ``table_format``: ``"csv"``, ``"parquet"`` or ``"steplaw"`` (the Step Law dense
+    table); ``None`` infers csv/parquet from the file extension. (``format=`` is the
+    deprecated spelling: it shadowed the builtin.)
     """
+    if format is not None:
+        warnings.warn(
+            "read_runs(format=...) is deprecated; use table_format=...", DeprecationWarning, stacklevel=2
+        )
+        table_format = table_format or format
     path = Path(path)
     if not path.is_file():
         raise RunsTableError(f"{path}: no such file")
-    fmt = (format or _format_from_suffix(path)).lower()
+    fmt = (table_format or _format_from_suffix(path)).lower()
     if fmt == "steplaw":
         return import_steplaw(path)
     if fmt == "csv":
