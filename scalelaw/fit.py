@@ -181,6 +181,7 @@ def _censoring(
 
 def fit(
     runs: pd.DataFrame,
+    *,
     method: str = "surface",
     lr_terms: tuple[str, ...] | None = None,
     batch_terms: tuple[str, ...] | None = None,

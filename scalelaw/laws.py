@@ -332,9 +332,9 @@ class HyperparameterLaw(FittedResults):
         self,
         model_size: float,
         tokens: float,
+        *,
         seq_len: int = 2048,
         alpha: float | None = None,
-        *,
         confidence: float | None = None,
     ):
         """Shortcut for :func:`scalelaw.predict` with this law; returns a ``Prediction``

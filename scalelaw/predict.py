@@ -99,7 +99,10 @@ class Prediction:
                 raise InputError(
                     "this Prediction carries no law (loaded from JSON?): predict again with alpha"
                 )
-            return predict(self.model_size, self.tokens, self.fitted_law, self.seq_len, alpha).summary_frame()
+            again = predict(
+                self.model_size, self.tokens, law=self.fitted_law, seq_len=self.seq_len, alpha=alpha
+            )
+            return again.summary_frame()
         rows = []
         for quantity in ("lr", "batch_size", "loss"):
             value, interval, bound, determined, _ = self._parts(quantity)
@@ -246,10 +249,10 @@ def _distance(value: float, bounds: tuple[float, float]) -> float:
 def predict(
     model_size: float,
     tokens: float,
+    *,
     law: HyperparameterLaw | str | os.PathLike | None = None,
     seq_len: int = 2048,
     alpha: float | None = None,
-    *,
     confidence: float | None = None,
 ) -> Prediction:
     """Optimal lr, batch size (tokens and sequences) and loss for a run of N params, D tokens.
