@@ -11,10 +11,8 @@ marks diverged runs, which stay in the table but are left out of fits.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +20,8 @@ import pandas as pd
 
 from scalelaw.atomic import atomic_write
 from scalelaw.exceptions import RunsTableError
+from scalelaw.record import REQUIRED_COLUMNS, stable_id
 
-REQUIRED_COLUMNS = ("run_id", "params", "tokens", "lr", "batch_size", "loss")
 INTEGER_COLUMNS = ("params", "tokens", "batch_size")
 # Columns besides (params, tokens) that separate one cell from another when present.
 RECIPE_COLUMNS = ("parametrization", "schedule", "warmup", "weight_decay", "seq_len")
@@ -300,8 +298,3 @@ def import_steplaw(path: str | os.PathLike, seq_len: int = STEPLAW_SEQ_LEN) -> p
         }
     )
     return validate_runs(table, source=str(path))
-
-
-def stable_id(values: Sequence[object]) -> str:
-    """A short stable hash of a sequence of values (used as a run id)."""
-    return hashlib.sha1(repr(tuple(values)).encode()).hexdigest()[:16]

@@ -13,7 +13,7 @@ import numpy as np
 from scalelaw.exceptions import InputError
 from scalelaw.proxy.data import CORPUS
 from scalelaw.proxy.parametrization import NAMES
-from scalelaw.runs import stable_id
+from scalelaw.record import run_id_of
 
 SCHEDULES = ("wsd", "cosine", "linear")
 
@@ -105,7 +105,7 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         """Stable hash of every field: a resumed sweep recognises finished runs by it."""
-        return stable_id(sorted(dataclasses.asdict(self).items()))
+        return run_id_of(dataclasses.asdict(self))
 
     def model_config(self, vocab_size: int):
         """The ``scalelaw.proxy.model.ModelConfig`` of this run (imports torch)."""
