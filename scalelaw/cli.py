@@ -195,7 +195,7 @@ def _parse_target(text: str) -> tuple[float, float]:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from scalelaw.report import write_report
+    from scalelaw.report import report_inputs, write_report
 
     runs = read_runs(args.runs, table_format=args.format)
     law = get_law(args.law) if args.law else fit(runs, method="auto", n_boot=args.n_boot)
@@ -203,7 +203,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"--law {args.law}: a preset has no cell optima to draw; pass a fitted law")
     targets = [_parse_target(t) for t in args.target or []]
     out = _renamed(args, "out_old", "out", "-o/--output", "--out")
-    path = write_report(runs, law, out, targets=targets, seq_len=args.seq_len)
+    path = write_report(runs, law, out, **report_inputs(runs, law, targets, args.seq_len))
     print(f"wrote {path}")
     return 0
 
