@@ -18,6 +18,9 @@ from scalelaw.record import run_id_of
 SCHEDULES = ("wsd", "cosine", "linear")
 
 
+WARMUP_FRACTION = 0.05  # default warmup, as a fraction of the run's tokens
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that defines one proxy run. Sizes in tokens; lr is the base peak lr.
@@ -95,7 +98,7 @@ class RunSpec:
     @property
     def warmup_tokens(self) -> int:
         """Warmup in tokens as specified (default 5% of ``tokens``): the recipe value."""
-        return self.warmup if self.warmup is not None else round(0.05 * self.tokens)
+        return self.warmup if self.warmup is not None else round(WARMUP_FRACTION * self.tokens)
 
     @property
     def warmup_steps(self) -> int:

@@ -44,3 +44,19 @@ def test_a_result_missing_a_record_key_is_not_a_finished_run(tmp_path):
     assert store.status("x").state != "finished"
     store.write_result("x", row)
     assert store.status("x").state == "finished"
+
+
+def test_a_sweep_spec_that_says_nothing_trains_runspec_defaults():
+    """Sweep defaults are RunSpec's, defined once: a spec naming only the grid gives runs
+    equal to RunSpec built from the same grid point alone."""
+    from scalelaw.sweepspec import parse_spec
+
+    spec = parse_spec(
+        "[model]\nwidths = [64]\nbase_width = 128\n[lr]\ncenter = 1e-3\ncount = 1\n"
+        "[batch]\nsizes = [256]\n[tokens]\nbudgets = [8192]\n",
+        source="minimal",
+    )
+    (run,) = spec.run_specs()
+    alone = RunSpec(width=64, depth=2, lr=1e-3, batch_size=256, tokens=8192)
+    assert run.warmup == alone.warmup_tokens  # the spec writes the default warmup out in tokens
+    assert run == dataclasses.replace(alone, warmup=alone.warmup_tokens)
