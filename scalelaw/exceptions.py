@@ -20,6 +20,13 @@ a bug in scalelaw and surfaces with its traceback.
 from __future__ import annotations
 
 
+def show(value: object) -> str:
+    """A value as the user wrote it, for error messages: repr(), with numpy scalars shown
+    as plain numbers (``np.float64(0.41)`` as ``0.41``)."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) and type(value).__module__ == "numpy" else value)
+
+
 class ScalelawError(ValueError):
     """Base of every error scalelaw raises about its input or data."""
 

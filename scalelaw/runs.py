@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scalelaw.atomic import atomic_write
-from scalelaw.exceptions import RunsTableError
+from scalelaw.exceptions import RunsTableError, show
 from scalelaw.record import REQUIRED_COLUMNS, stable_id
 
 INTEGER_COLUMNS = ("params", "tokens", "batch_size")
@@ -36,11 +36,6 @@ STEPLAW_SEQ_LEN = 2048  # Step Law README: `bs` counts sequences of 2048 tokens
 def cell_columns(runs: pd.DataFrame) -> list[str]:
     """Columns whose values define a cell: (params, tokens) plus any recipe columns."""
     return ["params", "tokens", *[c for c in RECIPE_COLUMNS if c in runs.columns]]
-
-
-def show(value: object) -> str:
-    """repr() of a value as the user wrote it (numpy scalars shown as plain numbers)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _row_label(runs: pd.DataFrame, pos: int, source: str) -> str:
