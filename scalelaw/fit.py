@@ -194,16 +194,42 @@ def fit(
 ) -> HyperparameterLaw:
     """Fit optimal-lr, optimal-batch-size and loss laws to a runs table.
 
-    ``runs``: runs-table DataFrame (see design.md). ``lr_terms`` / ``batch_terms``:
-    which of N, D each power law depends on (default: each of N and D that varies
-    across the table's cells; a table with one token budget gives laws in N only, with a
-    note). ``window``: runs within this relative
-    distance of each cell's best loss shape the fit. ``n_boot``: bootstrap replicates
-    for intervals (0 disables them). Diverged runs are left out with a note.
-    ``method``: ``"surface"`` (the joint fit of every cell's bowl), ``"optima"`` (two
-    stages: each cell's optimum, then power laws through them), or ``"auto"``: the surface
-    where the table supports it, else the two-stage fit, with the surface's refusal kept in
-    the law's notes (so it shows as a warning).
+    Parameters
+    ----------
+    runs : DataFrame
+        A runs table (design.md schema: params, tokens, lr, batch_size in tokens, loss).
+        Diverged runs are left out with a note.
+    method : {"surface", "optima", "auto"}
+        "surface": the joint fit of every cell's bowl; "optima": two stages, each cell's
+        optimum, then power laws through them; "auto": the surface where the table
+        supports it, else the two-stage fit, the surface's refusal kept in the notes.
+    lr_terms, batch_terms : tuple of {"N", "D"}, optional
+        What each power law depends on (default: each of N and D that varies across the
+        cells; a table with one token budget gives laws in N only, with a note).
+    window : float
+        Runs within this relative distance of each cell's best loss shape the fit.
+    min_points : int
+        At least this many runs per cell shape it, however far from the best.
+    n_boot : int
+        Bootstrap replicates for the intervals (0: none).
+    seed : int
+        Seed of the bootstrap.
+    loss_law : bool
+        Also fit L(N, D) = E + A/N^alpha + B/D^beta to the cells' best losses.
+    name : str, optional
+        The law's name in summaries and reports.
+
+    Returns
+    -------
+    HyperparameterLaw
+        lr*(N, D), B*(N, D) in tokens and L(N, D), with bootstrap draws for intervals,
+        the fitted range and the per-cell optima (see :mod:`scalelaw.results`).
+
+    Raises
+    ------
+    InputError, NotEnoughDataError, FitError
+        Bad arguments or table; too few cells or swept batch sizes; a landscape the
+        surface cannot fit (``method="auto"`` falls back instead).
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")

@@ -257,9 +257,28 @@ def predict(
 ) -> Prediction:
     """Optimal lr, batch size (tokens and sequences) and loss for a run of N params, D tokens.
 
-    Intervals are at (1 - ``alpha``), 80% by default (``confidence`` is the deprecated
-    spelling of 1 - alpha). They widen with distance from the fitted range (the bootstrap
-    spread of the exponents grows with log distance); beyond 10x in N or D a warning says so.
+    Parameters
+    ----------
+    model_size : float
+        Non-embedding parameters N of the target model.
+    tokens : float
+        Training tokens D of the target run.
+    law : HyperparameterLaw, str or path, optional
+        A fitted law, a preset name ("steplaw", "deepseek", "default") or a law JSON
+        file; None uses the project's default law (with a warning saying so).
+    seq_len : int
+        Tokens per sequence, to express the batch size in sequences too.
+    alpha : float, optional
+        Intervals at (1 - alpha); default 0.2 (80%). ``confidence`` is the deprecated
+        spelling of 1 - alpha.
+
+    Returns
+    -------
+    Prediction
+        lr, batch_size (tokens), batch_size_seqs, loss, their intervals, bounds and
+        determined flags, extrapolation factors and warnings; ``summary_frame(alpha)``.
+        Intervals widen with distance from the fitted range; beyond 10x in N or D a
+        warning says so, and an interval wider than 100x reads "not determined".
     """
     alpha = resolve_alpha(alpha, confidence, "predict")
     confidence = 1.0 - alpha

@@ -197,9 +197,23 @@ def read_runs(
 ) -> pd.DataFrame:
     """Read and validate a runs table.
 
-    ``table_format``: ``"csv"``, ``"parquet"`` or ``"steplaw"`` (the Step Law dense
-    table); ``None`` infers csv/parquet from the file extension. (``format=`` is the
-    deprecated spelling: it shadowed the builtin.)
+    Parameters
+    ----------
+    path : path
+        A CSV or Parquet runs table (design.md schema), or the Step Law dense CSV.
+    table_format : {"csv", "parquet", "steplaw"}, optional
+        None infers csv / parquet from the extension. (``format=`` is the deprecated
+        spelling: it shadowed the builtin.)
+
+    Returns
+    -------
+    DataFrame
+        The validated table (integer params, tokens and batch_size in tokens; finite lr).
+
+    Raises
+    ------
+    RunsTableError
+        Naming the file, column, row and value of what is wrong.
     """
     if format is not None:
         warnings.warn(

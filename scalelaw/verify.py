@@ -349,13 +349,35 @@ def verify(
 ) -> Verification:
     """Train the law's prediction for a proxy of ``width`` x ``depth`` on ``tokens`` tokens.
 
-    ``law``: a fitted :class:`scalelaw.HyperparameterLaw`. ``spec``: the
-    :class:`scalelaw.sweepspec.SweepSpec` its runs came from (parametrization, base
-    shape, head dim and recipe are taken from it; so the proxy differs from the fitted
-    ones only in size). Runs go to ``out`` (``out/runs.parquet``), score to
-    ``out/verify.json``. Re-running reuses finished runs. ``seeds``: runs per setting
-    (seeds s0, s0+1, ... from the spec's first seed s0), scored on their mean loss; fused,
-    a setting's seeds train as one stacked model.
+    Parameters
+    ----------
+    law : HyperparameterLaw
+        The fitted law whose prediction is checked.
+    spec : SweepSpec
+        The sweep its runs came from: parametrization, base shape, head dim and recipe
+        are taken from it, so the proxy differs from the fitted ones only in size.
+    width, depth : int
+        The verification proxy's shape (width a multiple of the spec's head_dim).
+    tokens : int
+        Its training tokens.
+    out : path
+        Directory of the verification sweep (``out/runs.parquet``, the runs-table schema)
+        and its score (``out/verify.json``). Re-running reuses finished runs.
+    lr_factors, batch_factors : sequence of float
+        The grid around the prediction (default lr x 2^-0.5, 1, 2^0.5; B x 1/2, 1, 2).
+    alpha : float, optional
+        Interval level 1 - alpha for "inside the intervals" (default 0.2: 80%).
+    seeds : int
+        Runs per setting (seeds s0, s0+1, ... from the spec's first seed), scored on
+        their mean loss; fused, a setting's seeds train as one stacked model.
+    backend, workers, slurm, fuse
+        Where and how the sweep trains, as for :func:`scalelaw.sweep.run_sweep`.
+
+    Returns
+    -------
+    Verification
+        The grid, the best setting, regret of the predicted setting (percent), whether
+        the best lies inside the intervals, predicted against measured loss.
     """
     from scalelaw.sweep import run_sweep  # planning is torch-free; training imports torch
 
