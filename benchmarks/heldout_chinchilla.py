@@ -97,7 +97,7 @@ def main() -> int:
             f"  {name:<46}{p[0]:7.3f}{p[1]:9.1f}{p[2]:10.1f}{p[3]:7.3f}{p[4]:7.3f}"
             f"{100 * e.mean():8.2f}{100 * e.max():7.2f}"
         )
-    low, high = law.interval(test["params"].to_numpy(), test["tokens"].to_numpy(), 0.8)
+    low, high = law.interval(test["params"].to_numpy(), test["tokens"].to_numpy(), alpha=0.2)
     covered = np.mean((test["loss"] >= low) & (test["loss"] <= high))
     own = errors(law.vector, test).mean()
     print(

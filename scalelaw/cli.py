@@ -3,7 +3,7 @@
     scalelaw fit RUNS [--format steplaw|csv|parquet] [--where "params <= 4.3e8"] --out law.json
     scalelaw predict MODEL_SIZE TOKENS [--law law.json | --preset steplaw] [--seq-len 2048] [--json]
     scalelaw verify LAW --spec SPEC --width W --depth L --tokens D [--out DIR]
-    scalelaw coordcheck --param mup --widths 64,128,256,512 [--steps 4]
+    scalelaw coordcheck --parametrization mup --widths 64,128,256,512 [--steps 4]
 
 Sizes accept plain numbers (7e9) and suffixes K, M, B/G, T (7B, 1.4T).
 """
@@ -92,12 +92,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _renamed(args: argparse.Namespace, old_dest: str, new_dest: str, old: str, new: str):
-    """The value of an option renamed from ``old`` to ``new``: the deprecated spelling still
-    works for one release, with a note on stderr."""
-    value = getattr(args, old_dest)
+def _renamed(args: argparse.Namespace, old_dest: str, new_dest: str, old: str, new: str, default=None):
+    """The value of an option renamed from ``old`` to ``new`` (both parsed with default
+    None), else ``default``: the deprecated spelling still works for one release, with a
+    note on stderr; giving both is an error."""
+    value, current = getattr(args, old_dest), getattr(args, new_dest)
     if value is None:
-        return getattr(args, new_dest)
+        return default if current is None else current
+    if current is not None:
+        raise UsageError(f"give {new}, not both {new} and {old}")
     print(f"scalelaw {args.command}: {old} is deprecated; use {new}", file=sys.stderr)
     return value
 
@@ -202,7 +205,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if law.optima is None:
         raise UsageError(f"--law {args.law}: a preset has no cell optima to draw; pass a fitted law")
     targets = [_parse_target(t) for t in args.target or []]
-    out = _renamed(args, "out_old", "out", "-o/--output", "--out")
+    out = _renamed(args, "out_old", "out", "-o/--output", "--out", default="report.html")
     path = write_report(runs, law, out, **report_inputs(runs, law, targets, args.seq_len))
     print(f"wrote {path}")
     return 0
@@ -269,7 +272,7 @@ def _cmd_coordcheck(args: argparse.Namespace) -> int:
         widths = tuple(int(w) for w in args.widths.split(","))
     except ValueError:
         raise UsageError(f"--widths: cannot read {args.widths!r}; use e.g. 64,128,256,512") from None
-    param = _renamed(args, "param_old", "parametrization", "--param", "--parametrization")
+    param = _renamed(args, "param_old", "parametrization", "--param", "--parametrization", default="mup")
     table = coord_check(param, widths=widths, steps=args.steps, seed=args.seed, lr=args.lr)
     slopes = coord_slopes(table).pivot(index="layer", columns="step", values="slope")
     print(f"coordinate check, {param}: slope of log RMS against log width {widths}, per step")
@@ -340,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--target", action="append", help="MODEL_SIZE,TOKENS to predict (repeatable)")
     r.add_argument("--seq-len", type=int, default=2048)
     r.add_argument("--n-boot", type=int, default=200)
-    r.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    r.add_argument("--out", help="the HTML file to write (default report.html)")
     r.add_argument("-o", "--output", dest="out_old", help=argparse.SUPPRESS)  # deprecated: --out
     r.set_defaults(run=_cmd_report)
 
@@ -382,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(run=_cmd_verify)
 
     c = sub.add_parser("coordcheck", help="coordinate check of a parametrization across widths")
-    c.add_argument("--parametrization", choices=["sp", "mup", "completep"], default="mup")
+    c.add_argument("--parametrization", choices=["sp", "mup", "completep"], help="default mup")
     c.add_argument("--param", dest="param_old", choices=["sp", "mup", "completep"], help=argparse.SUPPRESS)
     c.add_argument("--widths", default="64,128,256,512")
     c.add_argument("--steps", type=int, default=4)

@@ -23,8 +23,9 @@ from __future__ import annotations
 def show(value: object) -> str:
     """A value as the user wrote it, for error messages: repr(), with numpy scalars shown
     as plain numbers (``np.float64(0.41)`` as ``0.41``)."""
-    item = getattr(value, "item", None)
-    return repr(item() if callable(item) and type(value).__module__ == "numpy" else value)
+    from numpy import generic  # a dependency anyway; imported here to keep this module light
+
+    return repr(value.item() if isinstance(value, generic) else value)
 
 
 class ScalelawError(ValueError):

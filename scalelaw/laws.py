@@ -43,7 +43,15 @@ from scipy import stats
 
 from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import InputError, LawFileError
-from scalelaw.results import DEFAULT_ALPHA, FittedResults, Summary, check_alpha, coefficient_lines, level
+from scalelaw.results import (
+    DEFAULT_ALPHA,
+    FittedResults,
+    Summary,
+    check_alpha,
+    coefficient_lines,
+    level,
+    resolve_alpha,
+)
 
 FORMAT_VERSION = 1
 TERMS = ("N", "D")
@@ -141,9 +149,17 @@ class PowerLaw:
         return robust_sd(logs)
 
     def interval(
-        self, model_size: Any, tokens: Any, confidence: float = 0.8, kind: str = "prediction"
+        self,
+        model_size: Any,
+        tokens: Any,
+        *,
+        alpha: float | None = None,
+        kind: str = "prediction",
+        confidence: float | None = None,
     ) -> tuple[Any, Any] | None:
-        """(low, high) of the law at (N, D); ``None`` when the law has no draws."""
+        """(low, high) of the law at (N, D) at (1 - alpha), default 80%; ``None`` when the
+        law has no draws. (``confidence`` is the deprecated spelling of 1 - alpha.)"""
+        z = _z(1.0 - resolve_alpha(alpha, confidence, "PowerLaw.interval"))
         spread = self.log_spread(model_size, tokens)
         if spread is None:
             return None
@@ -151,10 +167,10 @@ class PowerLaw:
             raise InputError(f"kind must be 'prediction' or 'mean', got {kind!r}")
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self(model_size, tokens)))
-        return _log_interval(center, _z(confidence) * sd)
+        return _log_interval(center, z * sd)
 
     def reported_interval(
-        self, model_size: float, tokens: float, confidence: float = 0.8
+        self, model_size: float, tokens: float, *, alpha: float | None = None
     ) -> tuple[float, float] | None:
         """The prediction interval at one (N, D) as it should be reported, in the law's unit.
 
@@ -163,7 +179,7 @@ class PowerLaw:
         ``(low, inf)``. For an undetermined law without a bound: ``(0.0, inf)``.
         ``None`` when the law publishes no uncertainty and has no bound.
         """
-        two_sided = self.interval(model_size, tokens, confidence)
+        two_sided = self.interval(model_size, tokens, alpha=alpha)
         value = float(self(model_size, tokens))
         low, high = (value, value) if two_sided is None else (float(two_sided[0]), float(two_sided[1]))
         if self.bound == "upper":
@@ -257,8 +273,17 @@ class LossLaw(FittedResults):
     __call__ = predict
 
     def interval(
-        self, model_size: Any, tokens: Any, confidence: float = 0.8, kind: str = "prediction"
+        self,
+        model_size: Any,
+        tokens: Any,
+        *,
+        alpha: float | None = None,
+        kind: str = "prediction",
+        confidence: float | None = None,
     ) -> tuple[Any, Any] | None:
+        """(low, high) of the loss at (N, D) at (1 - alpha), default 80% (``alpha`` here is
+        the interval's, not the exponent ``self.alpha``); ``None`` without draws."""
+        z = _z(1.0 - resolve_alpha(alpha, confidence, "LossLaw.interval"))
         if self.draws is None or len(self.draws) < 2:
             return None
         n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
@@ -266,7 +291,7 @@ class LossLaw(FittedResults):
         spread = robust_sd(logs)
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self.predict(n, d)))
-        return _log_interval(center, _z(confidence) * sd)
+        return _log_interval(center, z * sd)
 
     def formula(self) -> str:
         return f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f} + {self.B:.4g} / D^{self.beta:.3f}"
@@ -341,7 +366,8 @@ class HyperparameterLaw(FittedResults):
         (intervals at 1 - alpha, 80% by default; ``confidence`` is deprecated)."""
         from scalelaw.predict import predict  # the prediction stage sits downstream
 
-        return predict(model_size, tokens, law=self, seq_len=seq_len, alpha=alpha, confidence=confidence)
+        alpha = resolve_alpha(alpha, confidence, "HyperparameterLaw.predict")
+        return predict(model_size, tokens, law=self, seq_len=seq_len, alpha=alpha)
 
     get_prediction = predict  # the statsmodels name
 

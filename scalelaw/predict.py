@@ -297,9 +297,9 @@ def predict(
     batch = law.batch_size(n, d)
     loss = law.loss.predict(n, d) if law.loss is not None else None
     intervals = [
-        law.lr.reported_interval(n, d, confidence),
-        law.batch_size.reported_interval(n, d, confidence),
-        law.loss.interval(n, d, confidence) if law.loss is not None else None,
+        law.lr.reported_interval(n, d, alpha=alpha),
+        law.batch_size.reported_interval(n, d, alpha=alpha),
+        law.loss.interval(n, d, alpha=alpha) if law.loss is not None else None,
     ]
 
     extrapolation: dict[str, float] = {}

@@ -326,7 +326,7 @@ def hyperparameter_laws(
                 )
                 n, d = (xs, g) if xcol == "params" else (g, xs)
                 ax.plot(xs, part(n, d), "-", color=color, lw=1)
-                band = part.interval(n, d, 0.8, kind="mean")
+                band = part.interval(n, d, alpha=DEFAULT_ALPHA, kind="mean")
                 if band is not None:
                     ax.fill_between(xs, band[0], band[1], color=color, alpha=0.15)
             for t in tf.itertuples():
@@ -375,7 +375,7 @@ def loss_law(optima: pd.DataFrame, law: HyperparameterLaw, targets: Sequence[Pre
         sub = optima[optima["tokens"] == d]
         ax.plot(sub["params"], sub["loss_opt"], "o", color=color, label=f"D={d:.2g}")
         ax.plot(xs, law.loss.predict(xs, d), "-", color=color, lw=1)
-        band = law.loss.interval(xs, np.full_like(xs, d), 0.8, kind="mean")
+        band = law.loss.interval(xs, np.full_like(xs, d), alpha=DEFAULT_ALPHA, kind="mean")
         if band is not None:
             ax.fill_between(xs, band[0], band[1], color=color, alpha=0.15)
     for t in tf.itertuples():
@@ -447,7 +447,10 @@ def lr_transfer(transfer: TransferFit) -> Figure:
     ax.set_xlabel("N (non-embedding params)")
     ax.set_ylabel("optimal lr at that batch size")
     lo, hi = transfer.ci
-    ax.set_title(f"lr* ∝ N^{transfer.exponent:+.3f} [{lo:+.3f}, {hi:+.3f}] at fixed D and B", fontsize=10)
+    ax.set_title(
+        f"lr* ∝ N^{transfer.exponent:+.3f}, {level(transfer.alpha)} [{lo:+.3f}, {hi:+.3f}] at fixed D and B",
+        fontsize=10,
+    )
     ax.legend(fontsize=7, ncol=2)
     return fig
 

@@ -35,13 +35,17 @@ def check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
-def resolve_alpha(alpha: float | None, confidence: float | None, where: str) -> float:
-    """The alpha of a call that may still use the deprecated ``confidence = 1 - alpha``."""
+def resolve_alpha(alpha: float | None, confidence: float | None, where: str, stacklevel: int = 3) -> float:
+    """The alpha of a call that may still use the deprecated ``confidence = 1 - alpha``.
+
+    ``stacklevel``: frames up to the user's call (3: the caller of the function that
+    calls this), so the warning points at their line and shows under default filters.
+    """
     if confidence is not None:
         warnings.warn(
             f"{where}(confidence=c) is deprecated; use alpha=1 - c (alpha=0.2: 80% intervals)",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         if alpha is not None:
             raise InputError(f"{where}: give alpha or confidence, not both")
@@ -89,12 +93,14 @@ class FittedResults:
     """
 
     _index: tuple[str, ...] = ("term",)
+    default_alpha: float = DEFAULT_ALPHA  # the level conf_int() and summary() use by default
 
     def coefficients(self, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:  # pragma: no cover
         raise NotImplementedError
 
-    def _indexed(self, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
-        return self.coefficients(check_alpha(alpha)).set_index(list(self._index))
+    def _indexed(self, alpha: float | None = None) -> pd.DataFrame:
+        alpha = self.default_alpha if alpha is None else check_alpha(alpha)
+        return self.coefficients(alpha).set_index(list(self._index))
 
     @property
     def params(self) -> pd.Series:
@@ -106,8 +112,9 @@ class FittedResults:
         """Standard errors by term (NaN where the fit gives none)."""
         return self._indexed()["std_err"].rename("bse")
 
-    def conf_int(self, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
-        """(1 - alpha) intervals by term: columns ``lower``, ``upper``."""
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """(1 - alpha) intervals by term: columns ``lower``, ``upper`` (default: the
+        object's own level, 80% unless it was fitted at another)."""
         table = self._indexed(alpha)
         return table[["ci_lower", "ci_upper"]].rename(columns={"ci_lower": "lower", "ci_upper": "upper"})
 

@@ -219,7 +219,9 @@ def read_runs(
         warnings.warn(
             "read_runs(format=...) is deprecated; use table_format=...", DeprecationWarning, stacklevel=2
         )
-        table_format = table_format or format
+        if table_format is not None:
+            raise RunsTableError("read_runs: give table_format, not both table_format and format")
+        table_format = format
     path = Path(path)
     if not path.is_file():
         raise RunsTableError(f"{path}: no such file")
@@ -247,7 +249,9 @@ def _format_from_suffix(path: Path) -> str:
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    raise RunsTableError(f"{path}: cannot tell the format from the extension {suffix!r}; pass format=")
+    raise RunsTableError(
+        f"{path}: cannot tell the format from the extension {suffix!r}; pass table_format= (CLI: --format)"
+    )
 
 
 def write_runs(runs: pd.DataFrame, path: str | os.PathLike) -> Path:

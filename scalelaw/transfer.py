@@ -106,6 +106,10 @@ class TransferFit(FittedResults):
     dof: float = math.inf
 
     @property
+    def default_alpha(self) -> float:
+        return self.alpha
+
+    @property
     def confidence(self) -> float:
         """1 - alpha (the level of ``ci``)."""
         return 1.0 - self.alpha
@@ -163,7 +167,7 @@ class TransferFit(FittedResults):
 
 
 def fit_transfer(
-    runs: pd.DataFrame, alpha: float | None = None, *, confidence: float | None = None
+    runs: pd.DataFrame, *, alpha: float | None = None, confidence: float | None = None
 ) -> TransferFit:
     """Fit lr*(N | D, B) ∝ N^alpha to a runs table; see the module docstring.
 

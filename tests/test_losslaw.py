@@ -27,7 +27,7 @@ def test_recovers_exponents_and_extrapolates():
     n, d = 7e10, 2e12  # 14x and 10x beyond the data
     true = scalelaw.LossLaw(*truth).predict(n, d)
     assert law.predict(n, d) == pytest.approx(true, rel=0.01)
-    low, high = law.interval(n, d, confidence=0.95)
+    low, high = law.interval(n, d, alpha=0.05)
     assert low < true < high
     preds = law.predict(table["params"].to_numpy(), table["tokens"].to_numpy())
     assert preds.shape == (120,)

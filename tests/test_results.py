@@ -116,3 +116,31 @@ def test_the_cli_takes_alpha_and_still_reads_the_deprecated_confidence(capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["lr_interval"] == pytest.approx(new["lr_interval"])
     assert new["confidence"] == pytest.approx(0.95) and "--confidence is deprecated" in captured.err
+
+
+def test_deprecation_warnings_point_at_the_users_line(synthetic_law):
+    """Shown under Python's default filters only when attributed to the caller's file."""
+    import warnings
+
+    for call in (
+        lambda: synthetic_law.predict(1e9, 5e10, confidence=0.9),
+        lambda: scalelaw.predict(1e9, 5e10, law=synthetic_law, confidence=0.9),
+        lambda: synthetic_law.lr.interval(1e9, 5e10, confidence=0.9),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            call()
+        assert [w.filename for w in caught if w.category is DeprecationWarning] == [__file__]
+
+
+def test_an_object_fitted_at_another_level_reports_that_level_throughout(shared_grid_runs):
+    fit = scalelaw.fit_transfer(shared_grid_runs, alpha=0.05)
+    ci = fit.conf_int().loc["exp_N"]
+    assert tuple(ci) == pytest.approx(fit.ci)
+    assert tuple(fit.summary().frame.loc["exp_N", ["ci_lower", "ci_upper"]]) == pytest.approx(fit.ci)
+    assert "95% interval" in fit.summary()
+    with pytest.raises(TypeError):  # the old positional confidence cannot be read as alpha
+        scalelaw.fit_transfer(shared_grid_runs, 0.95)
+    with pytest.raises(TypeError):
+        fitted_law = scalelaw.fit(shared_grid_runs, n_boot=5, loss_law=False)
+        fitted_law.lr.interval(1e9, 5e10, 0.8)
