@@ -86,7 +86,7 @@ def main() -> int:
     t_ref = time.perf_counter() - t0
 
     rows = {
-        "scalelaw fit_loss_law (variable projection)": law.params,
+        "scalelaw fit_loss_law (variable projection)": law.vector,
         "plain multi-start Huber (reference, here)": plain,
         **PUBLISHED,
     }
@@ -97,9 +97,9 @@ def main() -> int:
             f"  {name:<46}{p[0]:7.3f}{p[1]:9.1f}{p[2]:10.1f}{p[3]:7.3f}{p[4]:7.3f}"
             f"{100 * e.mean():8.2f}{100 * e.max():7.2f}"
         )
-    low, high = law.interval(test["params"].to_numpy(), test["tokens"].to_numpy(), 0.8)
+    low, high = law.interval(test["params"].to_numpy(), test["tokens"].to_numpy(), alpha=0.2)
     covered = np.mean((test["loss"] >= low) & (test["loss"] <= high))
-    own = errors(law.params, test).mean()
+    own = errors(law.vector, test).mean()
     print(
         f"\nscalelaw / plain multi-start mean-error ratio: {own / errors(plain, test).mean():.2f} "
         f"(target: mean error <= 0.80%; got {100 * own:.2f}%)"

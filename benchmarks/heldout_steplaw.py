@@ -76,7 +76,7 @@ def main() -> int:
     if not args.steplaw.is_file():
         print(f"Step Law table not found at {args.steplaw}; pass --steplaw PATH", file=sys.stderr)
         return 2
-    runs = scalelaw.read_runs(args.steplaw, format="steplaw")
+    runs = scalelaw.read_runs(args.steplaw, table_format="steplaw")
     train = runs[runs["params"] <= SPLIT_N]
     test_cells = list(iter_cells(runs[runs["params"] > SPLIT_N]))
     print(

@@ -20,7 +20,7 @@ OUT = ROOT / "scalelaw" / "presets" / "default.json"
 
 
 def build(table: Path = TABLE) -> scalelaw.HyperparameterLaw:
-    runs = scalelaw.read_runs(table, format="steplaw")
+    runs = scalelaw.read_runs(table, table_format="steplaw")
     return scalelaw.fit(runs, name="default: scalelaw fit of the Step Law dense table (1911 runs)")
 
 

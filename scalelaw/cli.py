@@ -2,8 +2,8 @@
 
     scalelaw fit RUNS [--format steplaw|csv|parquet] [--where "params <= 4.3e8"] --out law.json
     scalelaw predict MODEL_SIZE TOKENS [--law law.json | --preset steplaw] [--seq-len 2048] [--json]
-    scalelaw verify LAW --spec SPEC --width W --depth L --tokens D [--sweep-out DIR]
-    scalelaw coordcheck --param mup --widths 64,128,256,512 [--steps 4]
+    scalelaw verify LAW --spec SPEC --width W --depth L --tokens D [--out DIR]
+    scalelaw coordcheck --parametrization mup --widths 64,128,256,512 [--steps 4]
 
 Sizes accept plain numbers (7e9) and suffixes K, M, B/G, T (7B, 1.4T).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalelaw.exceptions import InputError, ScalelawError
-from scalelaw.fit import METHODS, fit, fit_or_two_stage
+from scalelaw.fit import METHODS, fit
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
 from scalelaw.runs import read_runs
 
@@ -81,7 +81,7 @@ def apply_where(runs: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    runs = read_runs(args.runs, format=args.format)
+    runs = read_runs(args.runs, table_format=args.format)
     if args.where:
         runs = apply_where(runs, args.where)
     law = fit(runs, method=args.method, n_boot=args.n_boot, seed=args.seed)
@@ -90,6 +90,34 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         law.to_json(args.out)
         print(f"\nwrote {args.out}")
     return 0
+
+
+def _renamed(args: argparse.Namespace, old_dest: str, new_dest: str, old: str, new: str, default=None):
+    """The value of an option renamed from ``old`` to ``new`` (both parsed with default
+    None), else ``default``: the deprecated spelling still works for one release, with a
+    note on stderr; giving both is an error."""
+    value, current = getattr(args, old_dest), getattr(args, new_dest)
+    if value is None:
+        return default if current is None else current
+    if current is not None:
+        raise UsageError(f"give {new}, not both {new} and {old}")
+    print(f"scalelaw {args.command}: {old} is deprecated; use {new}", file=sys.stderr)
+    return value
+
+
+def _alpha(args: argparse.Namespace) -> float | None:
+    """--alpha, or the deprecated --confidence (1 - alpha) with a note on stderr."""
+    if args.confidence is None:
+        return args.alpha
+    if args.alpha is not None:
+        raise UsageError("give --alpha, not both --alpha and --confidence")
+    print(
+        f"scalelaw {args.command}: --confidence is deprecated; use --alpha (= 1 - confidence)",
+        file=sys.stderr,
+    )
+    if not 0 < args.confidence < 1:
+        raise UsageError(f"--confidence {args.confidence!r} must be in (0, 1)")
+    return 1.0 - args.confidence
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -101,7 +129,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         parse_size(args.tokens),
         law=law,
         seq_len=args.seq_len,
-        confidence=args.confidence,
+        alpha=_alpha(args),
     )
     print(json.dumps(p.to_dict(), indent=2) if args.json else p.table())
     return 0
@@ -170,14 +198,15 @@ def _parse_target(text: str) -> tuple[float, float]:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from scalelaw.report import write_report
+    from scalelaw.report import report_inputs, write_report
 
-    runs = read_runs(args.runs, format=args.format)
-    law = get_law(args.law) if args.law else fit_or_two_stage(runs, n_boot=args.n_boot)
+    runs = read_runs(args.runs, table_format=args.format)
+    law = get_law(args.law) if args.law else fit(runs, method="auto", n_boot=args.n_boot)
     if law.optima is None:
         raise UsageError(f"--law {args.law}: a preset has no cell optima to draw; pass a fitted law")
     targets = [_parse_target(t) for t in args.target or []]
-    path = write_report(runs, law, args.output, targets=targets, seq_len=args.seq_len)
+    out = _renamed(args, "out_old", "out", "-o/--output", "--out", default="report.html")
+    path = write_report(runs, law, out, **report_inputs(runs, law, targets, args.seq_len))
     print(f"wrote {path}")
     return 0
 
@@ -212,7 +241,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     law = get_law(args.law)
     spec = load_spec(args.spec)
-    out = Path(args.sweep_out or Path("runs") / f"{spec.name}-verify")
+    out = Path(
+        _renamed(args, "out_old", "out", "--sweep-out", "--out") or Path("runs") / f"{spec.name}-verify"
+    )
     result = verify(
         law,
         spec,
@@ -222,7 +253,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         out,
         lr_factors=_factors(args.lr_factors, "--lr-factors"),
         batch_factors=_factors(args.batch_factors, "--batch-factors"),
-        confidence=args.confidence,
+        alpha=_alpha(args),
         backend=args.backend,
         workers=args.workers,
         slurm=SlurmOptions(partition=args.partition, time_min=args.time_min, cluster=args.cluster),
@@ -241,9 +272,10 @@ def _cmd_coordcheck(args: argparse.Namespace) -> int:
         widths = tuple(int(w) for w in args.widths.split(","))
     except ValueError:
         raise UsageError(f"--widths: cannot read {args.widths!r}; use e.g. 64,128,256,512") from None
-    table = coord_check(args.param, widths=widths, steps=args.steps, seed=args.seed, lr=args.lr)
+    param = _renamed(args, "param_old", "parametrization", "--param", "--parametrization", default="mup")
+    table = coord_check(param, widths=widths, steps=args.steps, seed=args.seed, lr=args.lr)
     slopes = coord_slopes(table).pivot(index="layer", columns="step", values="slope")
-    print(f"coordinate check, {args.param}: slope of log RMS against log width {widths}, per step")
+    print(f"coordinate check, {param}: slope of log RMS against log width {widths}, per step")
     print(slopes.round(3).to_string())
     worst = slopes.loc[:, slopes.columns >= 1].abs().max().max()
     print(f"\nlargest |slope| after step 0: {worst:.3f} (μP target: <= 0.1)")
@@ -270,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--law", help="a law JSON file written by `scalelaw fit --out`")
     p.add_argument("--preset", choices=[*PRESETS, DEFAULT_LAW], help="a published law")
     p.add_argument("--seq-len", type=int, default=2048, help="tokens per sequence (default 2048)")
-    p.add_argument("--confidence", type=float, default=0.8, help="interval level (default 0.8)")
+    p.add_argument("--alpha", type=float, help="intervals at 1 - alpha (default 0.2: 80%%)")
+    p.add_argument("--confidence", type=float, help=argparse.SUPPRESS)  # deprecated: 1 - alpha
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=_cmd_predict)
 
@@ -310,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--target", action="append", help="MODEL_SIZE,TOKENS to predict (repeatable)")
     r.add_argument("--seq-len", type=int, default=2048)
     r.add_argument("--n-boot", type=int, default=200)
-    r.add_argument("-o", "--output", default="report.html")
+    r.add_argument("--out", help="the HTML file to write (default report.html)")
+    r.add_argument("-o", "--output", dest="out_old", help=argparse.SUPPRESS)  # deprecated: --out
     r.set_defaults(run=_cmd_report)
 
     d = sub.add_parser("demo", help="small μP sweep -> fit -> predict -> report, on CPU")
@@ -329,12 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--width", type=int, required=True, help="width of the verification proxy")
     v.add_argument("--depth", type=int, required=True, help="depth of the verification proxy")
     v.add_argument("--tokens", required=True, help="training tokens of the verification runs, e.g. 262144")
+    v.add_argument("--out", help="directory of the verification sweep (default runs/<spec name>-verify)")
     v.add_argument(
-        "--sweep-out", help="directory of the verification sweep (default runs/<spec name>-verify)"
+        "--sweep-out",
+        dest="out_old",
+        help=argparse.SUPPRESS,  # deprecated: --out
     )
     v.add_argument("--lr-factors", default="0.7071067811865476,1,1.4142135623730951", help="lr grid / lr*")
     v.add_argument("--batch-factors", default="0.5,1,2", help="batch grid / B* (rounded to whole sequences)")
-    v.add_argument("--confidence", type=float, default=0.8, help="interval level (default 0.8)")
+    v.add_argument("--alpha", type=float, help="intervals at 1 - alpha (default 0.2: 80%%)")
+    v.add_argument("--confidence", type=float, help=argparse.SUPPRESS)  # deprecated: 1 - alpha
     v.add_argument(
         "--seeds", type=int, default=1, help="runs per setting, scored on their mean loss (default 1)"
     )
@@ -347,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(run=_cmd_verify)
 
     c = sub.add_parser("coordcheck", help="coordinate check of a parametrization across widths")
-    c.add_argument("--param", choices=["sp", "mup", "completep"], default="mup")
+    c.add_argument("--parametrization", choices=["sp", "mup", "completep"], help="default mup")
+    c.add_argument("--param", dest="param_old", choices=["sp", "mup", "completep"], help=argparse.SUPPRESS)
     c.add_argument("--widths", default="64,128,256,512")
     c.add_argument("--steps", type=int, default=4)
     c.add_argument("--lr", type=float, default=3e-3)

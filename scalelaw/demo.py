@@ -141,7 +141,7 @@ def run_demo(
     train faster as one single-threaded process per core than as one multi-threaded
     process). On a GPU machine sweeps run one worker per GPU whatever this says.
     """
-    from scalelaw.report import comparison_html, verification_html, write_report
+    from scalelaw.report import comparison_html, report_inputs, verification_html, write_report
     from scalelaw.sweep import run_sweep
     from scalelaw.verify import verify
 
@@ -196,7 +196,8 @@ def run_demo(
         log=log,
     )
     default = predict(*target, seq_len=seq_len)
-    proxy = predict(*target, law=law, seq_len=seq_len)
+    inputs = report_inputs(table, law, [target], seq_len)
+    proxy = inputs["predictions"][0]
     wall = time.perf_counter() - t0
     verification = dataclasses.replace(verification, wall_s=wall)
     verification.to_json(out / "verify.json")
@@ -204,8 +205,7 @@ def run_demo(
         table,
         law,
         out / "report.html",
-        targets=[target],
-        seq_len=seq_len,
+        **inputs,
         title=f"scalelaw demo ({size})",
         lead_html=verification_html(
             verification,

@@ -20,6 +20,14 @@ a bug in scalelaw and surfaces with its traceback.
 from __future__ import annotations
 
 
+def show(value: object) -> str:
+    """A value as the user wrote it, for error messages: repr(), with numpy scalars shown
+    as plain numbers (``np.float64(0.41)`` as ``0.41``)."""
+    from numpy import generic  # a dependency anyway; imported here to keep this module light
+
+    return repr(value.item() if isinstance(value, generic) else value)
+
+
 class ScalelawError(ValueError):
     """Base of every error scalelaw raises about its input or data."""
 

@@ -45,7 +45,8 @@ def execute_group(root: str, jobs: Sequence[Job], fuse: bool = True) -> list[str
     results = train_group(specs, [f / "metrics.jsonl" for f in folders], stacked=None if fuse else False)
     for j, result in zip(jobs, results, strict=True):
         row = result.to_row()
-        row["run_id"] = j.run_id
+        if row["run_id"] != j.run_id:  # one identity: the hash of the spec the job carries
+            raise RuntimeError(f"run {j.run_id}: trained a spec whose id is {row['run_id']}")
         store.write_result(j.run_id, row)
         store.event("finish", j.run_id, diverged=bool(result.diverged))
     return [j.run_id for j in jobs]

@@ -22,6 +22,7 @@ reported as certain; see :func:`_censoring` and :func:`_degenerate`.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from scalelaw.optima import MIN_POINTS, WINDOW, cell_optima
 from scalelaw.runs import usable_runs, validate_runs
 from scalelaw.surface import FitError, fit_surface, surface_data
 
-METHODS = ("surface", "optima")
+METHODS = ("surface", "optima", "auto")
 
 
 def _varying_terms(optima: pd.DataFrame) -> tuple[tuple[str, ...], str | None]:
@@ -180,6 +181,7 @@ def _censoring(
 
 def fit(
     runs: pd.DataFrame,
+    *,
     method: str = "surface",
     lr_terms: tuple[str, ...] | None = None,
     batch_terms: tuple[str, ...] | None = None,
@@ -192,15 +194,55 @@ def fit(
 ) -> HyperparameterLaw:
     """Fit optimal-lr, optimal-batch-size and loss laws to a runs table.
 
-    ``runs``: runs-table DataFrame (see design.md). ``lr_terms`` / ``batch_terms``:
-    which of N, D each power law depends on (default: each of N and D that varies
-    across the table's cells; a table with one token budget gives laws in N only, with a
-    note). ``window``: runs within this relative
-    distance of each cell's best loss shape the fit. ``n_boot``: bootstrap replicates
-    for intervals (0 disables them). Diverged runs are left out with a note.
+    Parameters
+    ----------
+    runs : DataFrame
+        A runs table (design.md schema: params, tokens, lr, batch_size in tokens, loss).
+        Diverged runs are left out with a note.
+    method : {"surface", "optima", "auto"}
+        "surface": the joint fit of every cell's bowl; "optima": two stages, each cell's
+        optimum, then power laws through them; "auto": the surface where the table
+        supports it, else the two-stage fit, the surface's refusal kept in the notes.
+    lr_terms, batch_terms : tuple of {"N", "D"}, optional
+        What each power law depends on (default: each of N and D that varies across the
+        cells; a table with one token budget gives laws in N only, with a note).
+    window : float
+        Runs within this relative distance of each cell's best loss shape the fit.
+    min_points : int
+        At least this many runs per cell shape it, however far from the best.
+    n_boot : int
+        Bootstrap replicates for the intervals (0: none).
+    seed : int
+        Seed of the bootstrap.
+    loss_law : bool
+        Also fit L(N, D) = E + A/N^alpha + B/D^beta to the cells' best losses.
+    name : str, optional
+        The law's name in summaries and reports.
+
+    Returns
+    -------
+    HyperparameterLaw
+        lr*(N, D), B*(N, D) in tokens and L(N, D), with bootstrap draws for intervals,
+        the fitted range and the per-cell optima (see :mod:`scalelaw.results`).
+
+    Raises
+    ------
+    InputError, NotEnoughDataError, FitError
+        Bad arguments or table; too few cells or swept batch sizes; a landscape the
+        surface cannot fit (``method="auto"`` falls back instead).
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "auto":
+        kwargs = dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points)
+        kwargs.update(n_boot=n_boot, seed=seed, loss_law=loss_law, name=name)
+        try:
+            return fit(runs, method="surface", **kwargs)
+        except (FitError, NotEnoughDataError) as err:
+            law = fit(runs, method="optima", **kwargs)
+            return dataclasses.replace(
+                law, notes=(f"joint surface fit refused ({err}); two-stage fit", *law.notes)
+            )
     for label, value in (("n_boot", n_boot), ("min_points", min_points), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise InputError(f"{label} must be a non-negative integer, got {value!r}")
@@ -296,16 +338,10 @@ def fit(
 
 
 def fit_or_two_stage(runs: pd.DataFrame, **kwargs) -> HyperparameterLaw:
-    """:func:`fit` with the joint surface, or the two-stage fit where the surface is refused.
-
-    For reports and the demo, which should show what a table holds even when its optima
-    are not bracketed well enough for the surface fit; the refusal is kept in the law's
-    notes, so it shows as a warning.
-    """
-    try:
-        return fit(runs, method="surface", **kwargs)
-    except (FitError, NotEnoughDataError) as err:
-        law = fit(runs, method="optima", **kwargs)
-        return dataclasses.replace(
-            law, notes=(f"joint surface fit refused ({err}); two-stage fit", *law.notes)
-        )
+    """Deprecated: ``fit(runs, method="auto", ...)``. Removed in the release after 0.2."""
+    warnings.warn(
+        'scalelaw.fit_or_two_stage is deprecated; use scalelaw.fit(runs, method="auto")',
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return fit(runs, method="auto", **kwargs)

@@ -43,6 +43,15 @@ from scipy import stats
 
 from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import InputError, LawFileError
+from scalelaw.results import (
+    DEFAULT_ALPHA,
+    FittedResults,
+    Summary,
+    check_alpha,
+    coefficient_lines,
+    level,
+    resolve_alpha,
+)
 
 FORMAT_VERSION = 1
 TERMS = ("N", "D")
@@ -140,9 +149,17 @@ class PowerLaw:
         return robust_sd(logs)
 
     def interval(
-        self, model_size: Any, tokens: Any, confidence: float = 0.8, kind: str = "prediction"
+        self,
+        model_size: Any,
+        tokens: Any,
+        *,
+        alpha: float | None = None,
+        kind: str = "prediction",
+        confidence: float | None = None,
     ) -> tuple[Any, Any] | None:
-        """(low, high) of the law at (N, D); ``None`` when the law has no draws."""
+        """(low, high) of the law at (N, D) at (1 - alpha), default 80%; ``None`` when the
+        law has no draws. (``confidence`` is the deprecated spelling of 1 - alpha.)"""
+        z = _z(1.0 - resolve_alpha(alpha, confidence, "PowerLaw.interval"))
         spread = self.log_spread(model_size, tokens)
         if spread is None:
             return None
@@ -150,10 +167,10 @@ class PowerLaw:
             raise InputError(f"kind must be 'prediction' or 'mean', got {kind!r}")
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self(model_size, tokens)))
-        return _log_interval(center, _z(confidence) * sd)
+        return _log_interval(center, z * sd)
 
     def reported_interval(
-        self, model_size: float, tokens: float, confidence: float = 0.8
+        self, model_size: float, tokens: float, *, alpha: float | None = None
     ) -> tuple[float, float] | None:
         """The prediction interval at one (N, D) as it should be reported, in the law's unit.
 
@@ -162,7 +179,7 @@ class PowerLaw:
         ``(low, inf)``. For an undetermined law without a bound: ``(0.0, inf)``.
         ``None`` when the law publishes no uncertainty and has no bound.
         """
-        two_sided = self.interval(model_size, tokens, confidence)
+        two_sided = self.interval(model_size, tokens, alpha=alpha)
         value = float(self(model_size, tokens))
         low, high = (value, value) if two_sided is None else (float(two_sided[0]), float(two_sided[1]))
         if self.bound == "upper":
@@ -219,7 +236,7 @@ LOSS_PARAMS = ("E", "A", "B", "alpha", "beta")
 
 
 @dataclass(frozen=True)
-class LossLaw:
+class LossLaw(FittedResults):
     """``L(N, D) = E + A / N**alpha + B / D**beta`` in nats/token.
 
     ``draws``: bootstrap samples, shape (n_draws, 5), columns ``LOSS_PARAMS``.
@@ -236,7 +253,8 @@ class LossLaw:
     draws: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
-    def params(self) -> np.ndarray:
+    def vector(self) -> np.ndarray:
+        """(E, A, B, alpha, beta) as an array (``params`` is the same as a Series by term)."""
         return np.array([self.E, self.A, self.B, self.alpha, self.beta])
 
     @staticmethod
@@ -249,14 +267,23 @@ class LossLaw:
     def predict(self, model_size: Any, tokens: Any) -> Any:
         """Predicted loss: a float for scalar inputs, an array for array inputs."""
         n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
-        value = self.params[0] + self.params[1] / n**self.alpha + self.params[2] / d**self.beta
+        value = self.E + self.A / n**self.alpha + self.B / d**self.beta
         return float(value) if value.ndim == 0 else value
 
     __call__ = predict
 
     def interval(
-        self, model_size: Any, tokens: Any, confidence: float = 0.8, kind: str = "prediction"
+        self,
+        model_size: Any,
+        tokens: Any,
+        *,
+        alpha: float | None = None,
+        kind: str = "prediction",
+        confidence: float | None = None,
     ) -> tuple[Any, Any] | None:
+        """(low, high) of the loss at (N, D) at (1 - alpha), default 80% (``alpha`` here is
+        the interval's, not the exponent ``self.alpha``); ``None`` without draws."""
+        z = _z(1.0 - resolve_alpha(alpha, confidence, "LossLaw.interval"))
         if self.draws is None or len(self.draws) < 2:
             return None
         n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
@@ -264,10 +291,27 @@ class LossLaw:
         spread = robust_sd(logs)
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self.predict(n, d)))
-        return _log_interval(center, _z(confidence) * sd)
+        return _log_interval(center, z * sd)
 
     def formula(self) -> str:
         return f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f} + {self.B:.4g} / D^{self.beta:.3f}"
+
+    def coefficients(self, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+        """E, A, B, alpha, beta: estimate, bootstrap std err and (1 - alpha) percentile interval."""
+        alpha = check_alpha(alpha)
+        draws = None if self.draws is None else np.asarray(self.draws)
+        rows = []
+        for j, term in enumerate(LOSS_PARAMS):
+            se, lo, hi = _spread(draws[:, j] if draws is not None else None, alpha)
+            rows.append((term, float(self.vector[j]), se, lo, hi))
+        return pd.DataFrame(rows, columns=["term", "estimate", "std_err", "ci_lower", "ci_upper"])
+
+    def summary(self, alpha: float = DEFAULT_ALPHA) -> Summary:
+        """The formula, its coefficients with (1 - alpha) intervals and the residual scatter."""
+        table = self.coefficients(alpha).set_index("term")
+        lines = [f"  {self.formula()}   (nats/token)", *coefficient_lines(table, alpha)]
+        lines.append(f"  residual sd of log loss: {self.resid_sd:.3g}")
+        return Summary("\n".join(lines), table, "loss law")
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: float(getattr(self, k)) for k in LOSS_PARAMS}
@@ -289,7 +333,7 @@ class LossLaw:
 
 
 @dataclass(frozen=True)
-class HyperparameterLaw:
+class HyperparameterLaw(FittedResults):
     """Optimal lr*(N, D), batch size B*(N, D) in tokens and, optionally, loss L(N, D).
 
     ``fit_range``: {"N": (min, max), "D": (min, max)} of the cells the law was fitted
@@ -309,23 +353,38 @@ class HyperparameterLaw:
     settings: dict[str, Any] = field(default_factory=dict)
     optima: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
-    def predict(self, model_size: float, tokens: float, seq_len: int = 2048, confidence: float = 0.8):
-        """Shortcut for :func:`scalelaw.predict` with this law; returns a ``Prediction``."""
+    def predict(
+        self,
+        model_size: float,
+        tokens: float,
+        *,
+        seq_len: int = 2048,
+        alpha: float | None = None,
+        confidence: float | None = None,
+    ):
+        """Shortcut for :func:`scalelaw.predict` with this law; returns a ``Prediction``
+        (intervals at 1 - alpha, 80% by default; ``confidence`` is deprecated)."""
         from scalelaw.predict import predict  # the prediction stage sits downstream
 
-        return predict(model_size, tokens, law=self, seq_len=seq_len, confidence=confidence)
+        alpha = resolve_alpha(alpha, confidence, "HyperparameterLaw.predict")
+        return predict(model_size, tokens, law=self, seq_len=seq_len, alpha=alpha)
 
-    def coefficients(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Tidy table of every fitted coefficient.
+    get_prediction = predict  # the statsmodels name
+
+    _index = ("law", "term")
+
+    def coefficients(self, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+        """Tidy table of every fitted coefficient, intervals at (1 - alpha).
 
         Columns: law, term, estimate, std_err, ci_lower, ci_upper. ``term`` is
         ``log_coef`` (natural log of the prefactor) or ``exp_N`` / ``exp_D`` for power
         laws, and E, A, B, alpha, beta for the loss law. Standard errors are analytic
         when the fit gives them (statsmodels OLS), else the bootstrap standard
-        deviation; intervals are then bootstrap percentiles. NaN when unknown, and for
+        deviation (:func:`robust_sd`); intervals are then bootstrap percentiles. NaN when unknown, and for
         a law that is not determined (``PowerLaw.determined``): a degenerate fit's
         near-zero standard errors are not evidence of precision.
         """
+        alpha = check_alpha(alpha)
         rows = []
         for law in (self.lr, self.batch_size):
             names = ["log_coef", *[f"exp_{t}" for t in law.terms]]
@@ -341,19 +400,13 @@ class HyperparameterLaw:
                     lo, hi = est - t * se, est + t * se
                 rows.append((law.quantity, term, est, se, lo, hi))
         if self.loss is not None:
-            draws = None if self.loss.draws is None else np.asarray(self.loss.draws)
-            for j, term in enumerate(LOSS_PARAMS):
-                se, lo, hi = _spread(draws[:, j] if draws is not None else None, alpha)
-                rows.append(("loss", term, float(self.loss.params[j]), se, lo, hi))
+            loss = self.loss.coefficients(alpha)
+            rows += [("loss", *r) for r in loss.itertuples(index=False)]
         return pd.DataFrame(rows, columns=["law", "term", "estimate", "std_err", "ci_lower", "ci_upper"])
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """(1 - alpha) confidence intervals, indexed by (law, term), like statsmodels."""
-        table = self.coefficients(alpha).set_index(["law", "term"])
-        return table[["ci_lower", "ci_upper"]].rename(columns={"ci_lower": "lower", "ci_upper": "upper"})
-
-    def summary(self, alpha: float = 0.05) -> str:
-        """Human-readable report: formulas, coefficients with intervals, range, notes."""
+    def summary(self, alpha: float = DEFAULT_ALPHA) -> Summary:
+        """Formulas, coefficients with (1 - alpha) intervals, range, notes: a :class:`Summary`
+        (its text as a str; ``.frame`` the coefficients; HTML in notebooks)."""
         lines = [
             f"scalelaw law: {self.name}",
             f"  source: {self.source}",
@@ -370,7 +423,7 @@ class HyperparameterLaw:
             lines.append(f"  {self.loss.formula()}   (nats/token)")
         table = self.coefficients(alpha)
         if table["std_err"].notna().any():
-            pct = f"{100 * (1 - alpha):g}%"
+            pct = level(alpha)
             lines += [
                 "",
                 f"  {'law':<11}{'term':<10}{'estimate':>12}{'std err':>11}{pct + ' interval':>28}",
@@ -395,10 +448,10 @@ class HyperparameterLaw:
                 lines.append(f"  {part.quantity} law {part.status or 'caveat'}: {part.caveat}")
         for note in self.notes:
             lines.append(f"  note: {note}")
-        return "\n".join(lines)
+        return Summary("\n".join(lines), table.set_index(["law", "term"]), f"scalelaw law: {self.name}")
 
     def __str__(self) -> str:
-        return self.summary()
+        return str(self.summary())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -463,10 +516,12 @@ def load_law(path: str | os.PathLike) -> HyperparameterLaw:
 
 
 def _spread(draws: np.ndarray | None, alpha: float) -> tuple[float, float, float]:
+    """(std err, low, high) of one coefficient from its bootstrap draws: the robust scale
+    (:func:`robust_sd`) and the (alpha/2, 1 - alpha/2) percentiles; NaN without draws."""
     if draws is None or len(draws) < 2:
         return float("nan"), float("nan"), float("nan")
     lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    return float(np.std(draws, ddof=1)), float(lo), float(hi)
+    return float(robust_sd(np.asarray(draws, float))), float(lo), float(hi)
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from scalelaw.exceptions import RunsTableError, show
 from scalelaw.laws import LossLaw
-from scalelaw.runs import RunsTableError, show
 
 HUBER_DELTA = 1e-3  # Hoffmann et al. 2022, Besiroglu et al. 2024
 EXPONENT_RANGE = (0.02, 1.5)  # covers every published alpha, beta (about 0.07..0.7)

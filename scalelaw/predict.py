@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
+
 from scalelaw.exceptions import InputError
 from scalelaw.laws import HyperparameterLaw, PowerLaw, load_law
+from scalelaw.results import check_alpha, resolve_alpha
 
 EXTRAPOLATION_WARN = 10.0  # warn when N or D lies more than 10x outside the fitted range
 UNDETERMINED_SPAN = 100.0  # warn when an interval spans more than 100x
@@ -80,6 +83,34 @@ class Prediction:
     lr_determined: bool = True
     batch_size_determined: bool = True
     loss_determined: bool = True
+    fitted_law: HyperparameterLaw | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def alpha(self) -> float:
+        """1 - confidence: the intervals are at (1 - alpha)."""
+        return 1.0 - self.confidence
+
+    def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """One row per quantity (lr, batch_size in tokens, loss): ``estimate``, ``ci_lower``,
+        ``ci_upper`` at (1 - alpha) (default: this prediction's own level), ``bound`` and
+        ``determined``, as statsmodels' ``get_prediction(...).summary_frame(alpha)``."""
+        if alpha is not None and abs(check_alpha(alpha) - self.alpha) > 1e-12:
+            if self.fitted_law is None:
+                raise InputError(
+                    "this Prediction carries no law (loaded from JSON?): predict again with alpha"
+                )
+            again = predict(
+                self.model_size, self.tokens, law=self.fitted_law, seq_len=self.seq_len, alpha=alpha
+            )
+            return again.summary_frame()
+        rows = []
+        for quantity in ("lr", "batch_size", "loss"):
+            value, interval, bound, determined, _ = self._parts(quantity)
+            low, high = interval if interval is not None else (math.nan, math.nan)
+            value = math.nan if value is None else value
+            rows.append((quantity, value, low, high, bound, determined))
+        columns = ["quantity", "estimate", "ci_lower", "ci_upper", "bound", "determined"]
+        return pd.DataFrame(rows, columns=columns).set_index("quantity")
 
     @property
     def compute(self) -> float:
@@ -218,20 +249,42 @@ def _distance(value: float, bounds: tuple[float, float]) -> float:
 def predict(
     model_size: float,
     tokens: float,
+    *,
     law: HyperparameterLaw | str | os.PathLike | None = None,
     seq_len: int = 2048,
-    confidence: float = 0.8,
+    alpha: float | None = None,
+    confidence: float | None = None,
 ) -> Prediction:
     """Optimal lr, batch size (tokens and sequences) and loss for a run of N params, D tokens.
 
-    Intervals widen with distance from the fitted range (the bootstrap spread of the
-    exponents grows with log distance); beyond 10x in N or D a warning says so.
+    Parameters
+    ----------
+    model_size : float
+        Non-embedding parameters N of the target model.
+    tokens : float
+        Training tokens D of the target run.
+    law : HyperparameterLaw, str or path, optional
+        A fitted law, a preset name ("steplaw", "deepseek", "default") or a law JSON
+        file; None uses the project's default law (with a warning saying so).
+    seq_len : int
+        Tokens per sequence, to express the batch size in sequences too.
+    alpha : float, optional
+        Intervals at (1 - alpha); default 0.2 (80%). ``confidence`` is the deprecated
+        spelling of 1 - alpha.
+
+    Returns
+    -------
+    Prediction
+        lr, batch_size (tokens), batch_size_seqs, loss, their intervals, bounds and
+        determined flags, extrapolation factors and warnings; ``summary_frame(alpha)``.
+        Intervals widen with distance from the fitted range; beyond 10x in N or D a
+        warning says so, and an interval wider than 100x reads "not determined".
     """
+    alpha = resolve_alpha(alpha, confidence, "predict")
+    confidence = 1.0 - alpha
     for label, value in (("model_size", model_size), ("tokens", tokens), ("seq_len", seq_len)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise InputError(f"{label} must be a positive finite number, got {value!r}")
-    if not 0 < confidence < 1:
-        raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
     warnings = []
     if law is None:
         law = get_law(DEFAULT_LAW)
@@ -244,9 +297,9 @@ def predict(
     batch = law.batch_size(n, d)
     loss = law.loss.predict(n, d) if law.loss is not None else None
     intervals = [
-        law.lr.reported_interval(n, d, confidence),
-        law.batch_size.reported_interval(n, d, confidence),
-        law.loss.interval(n, d, confidence) if law.loss is not None else None,
+        law.lr.reported_interval(n, d, alpha=alpha),
+        law.batch_size.reported_interval(n, d, alpha=alpha),
+        law.loss.interval(n, d, alpha=alpha) if law.loss is not None else None,
     ]
 
     extrapolation: dict[str, float] = {}
@@ -313,6 +366,7 @@ def predict(
         lr_determined=determined["lr"],
         batch_size_determined=determined["batch size"],
         loss_determined=loss_determined,
+        fitted_law=law,
     )
 
 

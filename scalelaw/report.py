@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,6 +30,7 @@ from scalelaw.exceptions import InputError, ScalelawError
 from scalelaw.laws import HyperparameterLaw
 from scalelaw.optima import iter_cells
 from scalelaw.predict import Prediction, predict
+from scalelaw.results import DEFAULT_ALPHA, level
 from scalelaw.runs import divergence_reason
 from scalelaw.transfer import TransferFit, fit_transfer
 
@@ -324,7 +326,7 @@ def hyperparameter_laws(
                 )
                 n, d = (xs, g) if xcol == "params" else (g, xs)
                 ax.plot(xs, part(n, d), "-", color=color, lw=1)
-                band = part.interval(n, d, 0.8, kind="mean")
+                band = part.interval(n, d, alpha=DEFAULT_ALPHA, kind="mean")
                 if band is not None:
                     ax.fill_between(xs, band[0], band[1], color=color, alpha=0.15)
             for t in tf.itertuples():
@@ -373,7 +375,7 @@ def loss_law(optima: pd.DataFrame, law: HyperparameterLaw, targets: Sequence[Pre
         sub = optima[optima["tokens"] == d]
         ax.plot(sub["params"], sub["loss_opt"], "o", color=color, label=f"D={d:.2g}")
         ax.plot(xs, law.loss.predict(xs, d), "-", color=color, lw=1)
-        band = law.loss.interval(xs, np.full_like(xs, d), 0.8, kind="mean")
+        band = law.loss.interval(xs, np.full_like(xs, d), alpha=DEFAULT_ALPHA, kind="mean")
         if band is not None:
             ax.fill_between(xs, band[0], band[1], color=color, alpha=0.15)
     for t in tf.itertuples():
@@ -445,18 +447,21 @@ def lr_transfer(transfer: TransferFit) -> Figure:
     ax.set_xlabel("N (non-embedding params)")
     ax.set_ylabel("optimal lr at that batch size")
     lo, hi = transfer.ci
-    ax.set_title(f"lr* ∝ N^{transfer.exponent:+.3f} [{lo:+.3f}, {hi:+.3f}] at fixed D and B", fontsize=10)
+    ax.set_title(
+        f"lr* ∝ N^{transfer.exponent:+.3f}, {level(transfer.alpha)} [{lo:+.3f}, {hi:+.3f}] at fixed D and B",
+        fontsize=10,
+    )
     ax.legend(fontsize=7, ncol=2)
     return fig
 
 
-def _transfer_section(runs: pd.DataFrame) -> list[str]:
+def _transfer_section(transfer: TransferFit | str | None) -> list[str]:
     """The μTransfer check, or why the table cannot give one."""
     head = "<h2>μTransfer: optimal lr at fixed batch size against model size</h2>"
-    try:
-        transfer = fit_transfer(runs)
-    except ScalelawError as err:
-        return [head, f"<p>not available: {html.escape(str(err))}</p>"]
+    if transfer is None:
+        return []
+    if isinstance(transfer, str):
+        return [head, f"<p>not available: {html.escape(transfer)}</p>"]
     return [
         head,
         f"<p><b>{html.escape(transfer.summary())}</b>. Under μP the best lr at a given batch size "
@@ -550,26 +555,49 @@ section{margin-bottom:1.5em}#verification{border:2px solid #444;border-radius:6p
 code{background:#f4f4f4;padding:1px 4px;overflow-wrap:anywhere}"""
 
 
-def render_report(
+def report_inputs(
     runs: pd.DataFrame,
     law: HyperparameterLaw,
     targets: Sequence[tuple[float, float]] = (),
     seq_len: int = 2048,
+) -> dict[str, Any]:
+    """What the report shows besides the runs and the law, computed by the pipeline's own
+    stages: ``predictions`` for ``targets`` ((N, D) pairs) and the ``transfer`` fit (or,
+    where the table cannot give one, the reason as a string). Keyword arguments for
+    :func:`render_report` / :func:`write_report`."""
+    try:
+        transfer: TransferFit | str = fit_transfer(runs)
+    except ScalelawError as err:
+        transfer = str(err)
+    return {
+        "predictions": [predict(n, d, law=law, seq_len=seq_len) for n, d in targets],
+        "transfer": transfer,
+    }
+
+
+def render_report(
+    runs: pd.DataFrame,
+    law: HyperparameterLaw,
+    *,
+    predictions: Sequence[Prediction] = (),
+    transfer: TransferFit | str | None = None,
     title: str = "scalelaw report",
     lead_html: str | None = None,
 ) -> str:
-    """The report as one HTML string.
+    """The report as one HTML string; it fits and predicts nothing itself.
 
-    It opens with ``lead_html`` (pre-escaped HTML, e.g. a verification verdict), in
-    ``<section id="verification">``, then the predictions for ``targets`` ((N, D)
-    pairs: non-embedding params, tokens) in ``<section id="prediction">``; then the
-    grouped warnings, the coefficient table, the figures and the per-cell optima.
-    Without ``lead_html`` the prediction section comes first.
+    ``predictions``: :class:`scalelaw.Prediction` objects for the targets; ``transfer``:
+    the μTransfer fit, or why there is none (a string; None leaves the section out).
+    :func:`report_inputs` computes both. The report opens with ``lead_html``
+    (pre-escaped HTML, e.g. a verification verdict), in ``<section id="verification">``,
+    then the predictions in ``<section id="prediction">``; then the grouped warnings, the
+    coefficient table, the figures and the per-cell optima. Without ``lead_html`` the
+    prediction section comes first.
     """
     optima = law.optima
     if optima is None:
         raise InputError("the law has no per-cell optima (a preset?): fit it to the runs first")
-    preds = [predict(n, d, law=law, seq_len=seq_len) for n, d in targets]
+    preds = list(predictions)
     warnings = list(law.notes)
     if not preds:  # with targets, each prediction's warnings carry the law's caveats
         warnings += [
@@ -610,7 +638,7 @@ def render_report(
         "</section>",
         "<h2>Optimal lr and batch size</h2>",
         _img(hyperparameter_laws(optima, law, preds), "hyperparameter laws"),
-        *_transfer_section(runs),
+        *_transfer_section(transfer),
         "<h2>Loss against learning rate</h2>",
         _img(lr_curves(runs, optima), "loss against lr"),
         "<h2>Loss landscapes</h2>",
@@ -653,7 +681,8 @@ def _fit_range(law: HyperparameterLaw) -> str:
     n, d = law.fit_range["N"], law.fit_range["D"]
     return (
         f"<p>Fitted on N in [{n[0]:.3g}, {n[1]:.3g}], D in [{d[0]:.3g}, {d[1]:.3g}]; "
-        f"{html.escape(law.source)}. Coefficients with 95% intervals (n/a: not determined):</p>"
+        f"{html.escape(law.source)}. Coefficients with {level(DEFAULT_ALPHA)} intervals "
+        "(n/a: not determined):</p>"
     )
 
 
@@ -661,13 +690,11 @@ def write_report(
     runs: pd.DataFrame,
     law: HyperparameterLaw,
     path: str | os.PathLike,
-    targets: Sequence[tuple[float, float]] = (),
-    seq_len: int = 2048,
-    title: str = "scalelaw report",
-    lead_html: str | None = None,
+    **inputs: Any,
 ) -> Path:
-    """Render the report (:func:`render_report`) and write it atomically to ``path``."""
-    return atomic_write_text(Path(path), render_report(runs, law, targets, seq_len, title, lead_html))
+    """Render the report (:func:`render_report`; ``inputs`` are its keyword arguments)
+    and write it atomically to ``path``."""
+    return atomic_write_text(Path(path), render_report(runs, law, **inputs))
 
 
 def verification_figure(v) -> Figure:

@@ -11,18 +11,17 @@ marks diverged runs, which stay in the table but are left out of fits.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Sequence
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scalelaw.atomic import atomic_write
-from scalelaw.exceptions import RunsTableError
+from scalelaw.exceptions import RunsTableError, show
+from scalelaw.record import REQUIRED_COLUMNS, stable_id
 
-REQUIRED_COLUMNS = ("run_id", "params", "tokens", "lr", "batch_size", "loss")
 INTEGER_COLUMNS = ("params", "tokens", "batch_size")
 # Columns besides (params, tokens) that separate one cell from another when present.
 RECIPE_COLUMNS = ("parametrization", "schedule", "warmup", "weight_decay", "seq_len")
@@ -37,11 +36,6 @@ STEPLAW_SEQ_LEN = 2048  # Step Law README: `bs` counts sequences of 2048 tokens
 def cell_columns(runs: pd.DataFrame) -> list[str]:
     """Columns whose values define a cell: (params, tokens) plus any recipe columns."""
     return ["params", "tokens", *[c for c in RECIPE_COLUMNS if c in runs.columns]]
-
-
-def show(value: object) -> str:
-    """repr() of a value as the user wrote it (numpy scalars shown as plain numbers)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _row_label(runs: pd.DataFrame, pos: int, source: str) -> str:
@@ -198,16 +192,40 @@ def usable_runs(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> tuple[pd.D
     return kept, f"left out {int(counts.sum())} of {len(runs)} runs as diverged ({detail})"
 
 
-def read_runs(path: str | os.PathLike, format: str | None = None) -> pd.DataFrame:
+def read_runs(
+    path: str | os.PathLike, table_format: str | None = None, *, format: str | None = None
+) -> pd.DataFrame:
     """Read and validate a runs table.
 
-    ``format``: ``"csv"``, ``"parquet"`` or ``"steplaw"`` (the Step Law dense table);
-    ``None`` infers csv/parquet from the file extension.
+    Parameters
+    ----------
+    path : path
+        A CSV or Parquet runs table (design.md schema), or the Step Law dense CSV.
+    table_format : {"csv", "parquet", "steplaw"}, optional
+        None infers csv / parquet from the extension. (``format=`` is the deprecated
+        spelling: it shadowed the builtin.)
+
+    Returns
+    -------
+    DataFrame
+        The validated table (integer params, tokens and batch_size in tokens; finite lr).
+
+    Raises
+    ------
+    RunsTableError
+        Naming the file, column, row and value of what is wrong.
     """
+    if format is not None:
+        warnings.warn(
+            "read_runs(format=...) is deprecated; use table_format=...", DeprecationWarning, stacklevel=2
+        )
+        if table_format is not None:
+            raise RunsTableError("read_runs: give table_format, not both table_format and format")
+        table_format = format
     path = Path(path)
     if not path.is_file():
         raise RunsTableError(f"{path}: no such file")
-    fmt = (format or _format_from_suffix(path)).lower()
+    fmt = (table_format or _format_from_suffix(path)).lower()
     if fmt == "steplaw":
         return import_steplaw(path)
     if fmt == "csv":
@@ -231,7 +249,9 @@ def _format_from_suffix(path: Path) -> str:
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    raise RunsTableError(f"{path}: cannot tell the format from the extension {suffix!r}; pass format=")
+    raise RunsTableError(
+        f"{path}: cannot tell the format from the extension {suffix!r}; pass table_format= (CLI: --format)"
+    )
 
 
 def write_runs(runs: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -291,8 +311,3 @@ def import_steplaw(path: str | os.PathLike, seq_len: int = STEPLAW_SEQ_LEN) -> p
         }
     )
     return validate_runs(table, source=str(path))
-
-
-def stable_id(values: Sequence[object]) -> str:
-    """A short stable hash of a sequence of values (used as a run id)."""
-    return hashlib.sha1(repr(tuple(values)).encode()).hexdigest()[:16]

@@ -13,9 +13,12 @@ import numpy as np
 from scalelaw.exceptions import InputError
 from scalelaw.proxy.data import CORPUS
 from scalelaw.proxy.parametrization import NAMES
-from scalelaw.runs import stable_id
+from scalelaw.record import run_id_of
 
 SCHEDULES = ("wsd", "cosine", "linear")
+
+
+WARMUP_FRACTION = 0.05  # default warmup, as a fraction of the run's tokens
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class RunSpec:
     @property
     def warmup_tokens(self) -> int:
         """Warmup in tokens as specified (default 5% of ``tokens``): the recipe value."""
-        return self.warmup if self.warmup is not None else round(0.05 * self.tokens)
+        return self.warmup if self.warmup is not None else round(WARMUP_FRACTION * self.tokens)
 
     @property
     def warmup_steps(self) -> int:
@@ -105,7 +108,7 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         """Stable hash of every field: a resumed sweep recognises finished runs by it."""
-        return stable_id(sorted(dataclasses.asdict(self).items()))
+        return run_id_of(dataclasses.asdict(self))
 
     def model_config(self, vocab_size: int):
         """The ``scalelaw.proxy.model.ModelConfig`` of this run (imports torch)."""

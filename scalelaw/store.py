@@ -23,9 +23,8 @@ from typing import Any
 import pandas as pd
 
 from scalelaw.atomic import atomic_write_text
-from scalelaw.runs import REQUIRED_COLUMNS, write_runs
-
-RESULT_KEYS = (*REQUIRED_COLUMNS, "diverged")
+from scalelaw.record import RESULT_KEYS
+from scalelaw.runs import write_runs
 
 
 @dataclass(frozen=True)

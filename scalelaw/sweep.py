@@ -27,7 +27,7 @@ from scalelaw.sweepspec import SweepSpec
 
 
 def run_id(spec: dict[str, Any]) -> str:
-    """The run's stable id: the hash of its full RunSpec (defaults included)."""
+    """The run's id, :func:`scalelaw.record.run_id_of` its full RunSpec (defaults filled in)."""
     return RunSpec(**spec).run_id
 
 

@@ -31,6 +31,7 @@ max_runs = 1000               # refuse bigger sweeps unless --yes
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from typing import Any
 
 from scalelaw.exceptions import SpecError
 from scalelaw.proxy.parametrization import NAMES
-from scalelaw.runspec import SCHEDULES, RunSpec
+from scalelaw.runspec import SCHEDULES, WARMUP_FRACTION, RunSpec
 from scalelaw.shapes import PEAK_FLOPS, flops_per_token, non_embedding_params
 
 try:
@@ -47,27 +48,34 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 VOCAB = 256  # the embedded corpus' byte tokenizer
+# A sweep's defaults are RunSpec's: one definition of every default recipe value.
+_RUN_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(RunSpec) if f.default is not dataclasses.MISSING
+}
 
 
 @dataclass(frozen=True)
 class ModelLadder:
     shapes: tuple[tuple[int, int], ...]  # (width, depth)
-    parametrization: str = "mup"
-    base_width: int = 128
-    base_depth: int = 2
-    head_dim: int = 32
+    parametrization: str = _RUN_DEFAULTS["parametrization"]
+    base_width: int = _RUN_DEFAULTS["base_width"]
+    base_depth: int = _RUN_DEFAULTS["base_depth"]
+    head_dim: int = _RUN_DEFAULTS["head_dim"]
 
 
 @dataclass(frozen=True)
 class Recipe:
-    schedule: str = "wsd"
-    warmup: float = 0.05
-    decay_fraction: float = 0.2
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seq_len: int = 128
-    dataset: str = "gcide"
-    seeds: tuple[int, ...] = (0,)
+    """The training recipe every run of a sweep shares; defaults are RunSpec's.
+    ``warmup``: a fraction of each run's tokens when below 1, else tokens."""
+
+    schedule: str = _RUN_DEFAULTS["schedule"]
+    warmup: float = WARMUP_FRACTION
+    decay_fraction: float = _RUN_DEFAULTS["decay_fraction"]
+    weight_decay: float = _RUN_DEFAULTS["weight_decay"]
+    grad_clip: float = _RUN_DEFAULTS["grad_clip"]
+    seq_len: int = _RUN_DEFAULTS["seq_len"]
+    dataset: str = _RUN_DEFAULTS["dataset"]
+    seeds: tuple[int, ...] = (_RUN_DEFAULTS["seed"],)
 
 
 @dataclass(frozen=True)
@@ -227,7 +235,7 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
     name = top.get("name", str, default=Path(source).stem)
 
     m = _sub(top, "model")
-    param = m.get("parametrization", str, "mup")
+    param = m.get("parametrization", str, _RUN_DEFAULTS["parametrization"])
     if param not in NAMES:
         raise m.fail("parametrization", f"must be one of {NAMES}, got {param!r}")
     if "shapes" in m.table:
@@ -248,7 +256,7 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
         if not widths:
             raise m.fail("widths", "is required (or give shapes)")
         shapes = tuple(itertools.product(widths, m.get_list("depths", int, default=(2,))))
-    head_dim = m.get("head_dim", int, 32, positive=True)
+    head_dim = m.get("head_dim", int, _RUN_DEFAULTS["head_dim"], positive=True)
     for w, _ in shapes:
         if w % head_dim:
             raise m.fail("widths", f"width {w} is not a multiple of head_dim {head_dim}")
@@ -286,16 +294,16 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
         raise t.fail("budgets", "give budgets (tokens) or per_param (tokens per parameter)")
     t.done()
 
-    r = _sub(top, "recipe")
+    r, default = _sub(top, "recipe"), Recipe()
     recipe = Recipe(
-        schedule=r.get("schedule", str, "wsd"),
-        warmup=r.get("warmup", float, 0.05),
-        decay_fraction=r.get("decay_fraction", float, 0.2),
-        weight_decay=r.get("weight_decay", float, 0.0),
-        grad_clip=r.get("grad_clip", float, 1.0),
-        seq_len=r.get("seq_len", int, 128, positive=True),
-        dataset=r.get("dataset", str, "gcide"),
-        seeds=r.get_list("seeds", int, default=(0,), positive=False),
+        schedule=r.get("schedule", str, default.schedule),
+        warmup=r.get("warmup", float, default.warmup),
+        decay_fraction=r.get("decay_fraction", float, default.decay_fraction),
+        weight_decay=r.get("weight_decay", float, default.weight_decay),
+        grad_clip=r.get("grad_clip", float, default.grad_clip),
+        seq_len=r.get("seq_len", int, default.seq_len, positive=True),
+        dataset=r.get("dataset", str, default.dataset),
+        seeds=r.get_list("seeds", int, default=default.seeds, positive=False),
     )
     if recipe.schedule not in SCHEDULES:
         raise r.fail("schedule", f"must be one of {SCHEDULES}, got {recipe.schedule!r}")

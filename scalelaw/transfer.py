@@ -21,14 +21,28 @@ pinned down while the optimum at fixed batch size is not.
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy import stats
 
+from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import NotEnoughDataError
 from scalelaw.optima import iter_cells
+from scalelaw.results import (
+    COLUMNS,
+    FittedResults,
+    Summary,
+    check_alpha,
+    level,
+    resolve_alpha,
+)
 from scalelaw.runs import divergence_reason
 
 
@@ -73,36 +87,95 @@ def lr_optima_by_batch(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class TransferFit:
-    """Fitted exponent of the fixed-batch optimal lr in N, with its interval.
+class TransferFit(FittedResults):
+    """Fitted exponent of the fixed-batch optimal lr in N (term ``exp_N``), with the
+    results protocol (:mod:`scalelaw.results`): ``params``, ``bse``, ``conf_int(alpha)``.
 
     ``rows``: the :func:`lr_optima_by_batch` table; ``used`` marks the rows in the fit
-    (bracketed, in a (D, B) group with 2 or more model sizes).
+    (bracketed, in a (D, B) group with 2 or more model sizes). ``dof``: the t
+    distribution's degrees of freedom (cells - 1: errors clustered by cell). ``ci`` is
+    the interval at the ``alpha`` the fit was asked for.
     """
 
     exponent: float  # alpha in lr* ∝ N^alpha at fixed D and batch size
     std_err: float
     ci: tuple[float, float]
-    confidence: float
+    alpha: float
     rows: pd.DataFrame
     n_used: int
+    dof: float = math.inf
 
-    def summary(self) -> str:
+    @property
+    def default_alpha(self) -> float:
+        return self.alpha
+
+    @property
+    def confidence(self) -> float:
+        """1 - alpha (the level of ``ci``)."""
+        return 1.0 - self.alpha
+
+    def coefficients(self, alpha: float | None = None) -> pd.DataFrame:
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
+        half = float(stats.t.ppf(1 - alpha / 2, self.dof)) * self.std_err
+        return pd.DataFrame(
+            [("exp_N", self.exponent, self.std_err, self.exponent - half, self.exponent + half)],
+            columns=["term", *COLUMNS],
+        )
+
+    def summary(self, alpha: float | None = None) -> Summary:
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
         n = self.rows.loc[self.rows["used"], "params"]
-        lo, hi = self.ci
-        return (
+        table = self.coefficients(alpha).set_index("term")
+        lo, hi = table.loc["exp_N", ["ci_lower", "ci_upper"]]
+        text = (
             f"optimal lr at fixed batch size and token budget: lr* ∝ N^{self.exponent:+.3f} "
-            f"[{lo:+.3f}, {hi:+.3f}] ({self.confidence:.0%} interval; N^{2 * self.exponent:+.3f} in "
+            f"[{lo:+.3f}, {hi:+.3f}] ({level(alpha)} interval; N^{2 * self.exponent:+.3f} in "
             f"width at fixed depth), from {self.n_used} of {len(self.rows)} (cell, batch size) "
             f"rows, N {n.min():.3g} to {n.max():.3g} (μP: 0)"
         )
+        return Summary(text, table, "μTransfer: lr* at fixed batch size against N")
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (``rows`` as records); :meth:`from_dict` reads them back."""
+        return {
+            "exponent": self.exponent,
+            "std_err": self.std_err,
+            "ci": list(self.ci),
+            "alpha": self.alpha,
+            "dof": None if math.isinf(self.dof) else self.dof,
+            "n_used": self.n_used,
+            "rows": json.loads(self.rows.to_json(orient="records")),
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            atomic_write_text(Path(path), text)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TransferFit:
+        return cls(
+            exponent=float(d["exponent"]),
+            std_err=float(d["std_err"]),
+            ci=(float(d["ci"][0]), float(d["ci"][1])),
+            alpha=float(d["alpha"]),
+            rows=pd.DataFrame(d["rows"]),
+            n_used=int(d["n_used"]),
+            dof=math.inf if d.get("dof") is None else float(d["dof"]),
+        )
 
 
-def fit_transfer(runs: pd.DataFrame, confidence: float = 0.95) -> TransferFit:
+def fit_transfer(
+    runs: pd.DataFrame, *, alpha: float | None = None, confidence: float | None = None
+) -> TransferFit:
     """Fit lr*(N | D, B) ∝ N^alpha to a runs table; see the module docstring.
 
-    Raises ``ValueError`` naming what is missing when no exponent can be fitted.
+    ``alpha``: intervals at (1 - alpha), 80% by default (``confidence`` is the deprecated
+    spelling of 1 - alpha). Raises :class:`scalelaw.NotEnoughDataError` naming what is
+    missing when no exponent can be fitted.
     """
+    alpha = resolve_alpha(alpha, confidence, "fit_transfer")
     rows = lr_optima_by_batch(runs)
     if rows.empty:
         raise NotEnoughDataError("no (cell, batch size) row sweeps 3 or more learning rates")
@@ -124,12 +197,13 @@ def fit_transfer(runs: pd.DataFrame, confidence: float = 0.95) -> TransferFit:
     result = sm.OLS(np.log(used["lr_opt"].to_numpy(float)), design).fit(
         cov_type="cluster", cov_kwds={"groups": cells}, use_t=True
     )
-    lo, hi = result.conf_int(alpha=1 - confidence)[0]
+    lo, hi = result.conf_int(alpha=alpha)[0]
     return TransferFit(
         exponent=float(result.params[0]),
         std_err=float(result.bse[0]),
         ci=(float(lo), float(hi)),
-        confidence=confidence,
+        alpha=alpha,
+        dof=float(getattr(result, "df_resid_inference", None) or result.df_resid),
         rows=rows.drop(columns="group"),
         n_used=len(used),
     )

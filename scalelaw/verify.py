@@ -17,7 +17,7 @@ batch size (at least one sequence; doubled upward where rounding merged two poin
   the grid's settings as :func:`scalelaw.optima.regret` does, over the best setting's
   loss, minus 1, in percent (inf when the predicted setting itself diverged);
 - ``lr_inside_interval`` / ``batch_inside_interval``: whether the best setting's lr and
-  B lie inside the prediction's intervals (``confidence``, default 80%);
+  B lie inside the prediction's (1 - ``alpha``) intervals (default 80%);
 - ``predicted_loss`` against ``measured_best_loss``.
 
 With ``seeds`` > 1 every setting is trained once per seed and a setting's loss is the
@@ -44,6 +44,7 @@ from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import FitError, InputError, NotEnoughDataError
 from scalelaw.optima import regret
 from scalelaw.predict import Prediction
+from scalelaw.results import resolve_alpha
 from scalelaw.shapes import non_embedding_params
 
 LR_FACTORS = (2**-0.5, 1.0, 2**0.5)
@@ -336,7 +337,8 @@ def verify(
     *,
     lr_factors: Sequence[float] = LR_FACTORS,
     batch_factors: Sequence[float] = BATCH_FACTORS,
-    confidence: float = 0.8,
+    alpha: float | None = None,
+    confidence: float | None = None,
     backend: str = "local",
     workers: int | None = None,
     slurm=None,
@@ -347,13 +349,35 @@ def verify(
 ) -> Verification:
     """Train the law's prediction for a proxy of ``width`` x ``depth`` on ``tokens`` tokens.
 
-    ``law``: a fitted :class:`scalelaw.HyperparameterLaw`. ``spec``: the
-    :class:`scalelaw.sweepspec.SweepSpec` its runs came from (parametrization, base
-    shape, head dim and recipe are taken from it; so the proxy differs from the fitted
-    ones only in size). Runs go to ``out`` (``out/runs.parquet``), score to
-    ``out/verify.json``. Re-running reuses finished runs. ``seeds``: runs per setting
-    (seeds s0, s0+1, ... from the spec's first seed s0), scored on their mean loss; fused,
-    a setting's seeds train as one stacked model.
+    Parameters
+    ----------
+    law : HyperparameterLaw
+        The fitted law whose prediction is checked.
+    spec : SweepSpec
+        The sweep its runs came from: parametrization, base shape, head dim and recipe
+        are taken from it, so the proxy differs from the fitted ones only in size.
+    width, depth : int
+        The verification proxy's shape (width a multiple of the spec's head_dim).
+    tokens : int
+        Its training tokens.
+    out : path
+        Directory of the verification sweep (``out/runs.parquet``, the runs-table schema)
+        and its score (``out/verify.json``). Re-running reuses finished runs.
+    lr_factors, batch_factors : sequence of float
+        The grid around the prediction (default lr x 2^-0.5, 1, 2^0.5; B x 1/2, 1, 2).
+    alpha : float, optional
+        Interval level 1 - alpha for "inside the intervals" (default 0.2: 80%).
+    seeds : int
+        Runs per setting (seeds s0, s0+1, ... from the spec's first seed), scored on
+        their mean loss; fused, a setting's seeds train as one stacked model.
+    backend, workers, slurm, fuse
+        Where and how the sweep trains, as for :func:`scalelaw.sweep.run_sweep`.
+
+    Returns
+    -------
+    Verification
+        The grid, the best setting, regret of the predicted setting (percent), whether
+        the best lies inside the intervals, predicted against measured loss.
     """
     from scalelaw.sweep import run_sweep  # planning is torch-free; training imports torch
 
@@ -365,7 +389,8 @@ def verify(
             f"verify: width {width} is not a multiple of the spec's head_dim {spec.model.head_dim}"
         )
     params = non_embedding_params(width, depth)
-    prediction = law.predict(params, tokens, seq_len=spec.recipe.seq_len, confidence=confidence)
+    alpha = resolve_alpha(alpha, confidence, "verify")
+    prediction = law.predict(params, tokens, seq_len=spec.recipe.seq_len, alpha=alpha)
     lrs, batches = verification_grid(prediction, spec.recipe.seq_len, lr_factors, batch_factors)
     if tokens < max(batches):
         raise InputError(f"verify: {tokens} tokens is less than one batch of {max(batches)} tokens")

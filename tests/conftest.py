@@ -26,4 +26,4 @@ def synthetic_law(synthetic_runs):
 def steplaw_runs():
     if not STEPLAW.is_file():
         pytest.skip(f"Step Law table not found at {STEPLAW} (../shared is absent)")
-    return scalelaw.read_runs(STEPLAW, format="steplaw")
+    return scalelaw.read_runs(STEPLAW, table_format="steplaw")

@@ -63,7 +63,7 @@ def test_summary_reports_formulas_errors_and_notes(synthetic_law):
     text = synthetic_law.summary()
     assert re.search(r"lr = [\d.]+ \* N\^-0\.(59|60|61)\d \* D\^\+0\.(24|25|26)\d", text)
     assert re.search(r"batch_size = [\d.]+ \* N\^[+-]0\.0\d\d \* D\^\+0\.5[4-6]\d", text)
-    assert "std err" in text and "95% interval" in text
+    assert "std err" in text and "80% interval" in text
     assert "left out" in text and "diverged" in text
     table = synthetic_law.coefficients()
     assert list(table.columns) == ["law", "term", "estimate", "std_err", "ci_lower", "ci_upper"]
@@ -142,3 +142,20 @@ def test_fitting_never_imports_torch_or_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_method_auto_falls_back_to_two_stages_and_says_why(synthetic_runs):
+    """Where the surface fit is refused (one batch size per cell cannot fit B* jointly
+    with a bowl), method="auto" fits in two stages and keeps the refusal as a note; the
+    old fit_or_two_stage is the same, with a deprecation warning."""
+    median = synthetic_runs.groupby(["params", "tokens"])["batch_size"].transform("median")
+    thin = synthetic_runs[(synthetic_runs["batch_size"] == median) | (synthetic_runs["params"] < 3e7)]
+    with pytest.raises(scalelaw.NotEnoughDataError):
+        scalelaw.fit(thin, method="surface", n_boot=0, loss_law=False)
+    law = scalelaw.fit(thin, method="auto", n_boot=0, loss_law=False)
+    assert law.method == "optima" and law.notes[0].startswith("joint surface fit refused (only")
+    full = scalelaw.fit(synthetic_runs, method="auto", n_boot=0, loss_law=False)
+    assert full.method == "surface" and not any("refused" in n for n in full.notes)
+    with pytest.warns(DeprecationWarning, match='method="auto"'):
+        old = scalelaw.fit_or_two_stage(thin, n_boot=0, loss_law=False)
+    assert old.lr.params == pytest.approx(law.lr.params)

@@ -27,7 +27,7 @@ def test_recovers_exponents_and_extrapolates():
     n, d = 7e10, 2e12  # 14x and 10x beyond the data
     true = scalelaw.LossLaw(*truth).predict(n, d)
     assert law.predict(n, d) == pytest.approx(true, rel=0.01)
-    low, high = law.interval(n, d, confidence=0.95)
+    low, high = law.interval(n, d, alpha=0.05)
     assert low < true < high
     preds = law.predict(table["params"].to_numpy(), table["tokens"].to_numpy())
     assert preds.shape == (120,)
@@ -85,5 +85,5 @@ def test_chinchilla_fit_reaches_a_lower_objective_than_the_published_one():
         return _huber(np.log(pred) - np.log(table["loss"]), HUBER_DELTA).sum()
 
     besiroglu = (1.817, 482.0, 2085.0, 0.348, 0.366)  # Besiroglu et al. 2024, same objective
-    assert objective(law.params) < objective(besiroglu)
+    assert objective(law.vector) < objective(besiroglu)
     assert law.alpha == pytest.approx(0.348, abs=0.03)

@@ -70,6 +70,6 @@ def test_reference_report_shows_the_transfer_exponent(tmp_path):
     from scalelaw.cli import main
 
     out = tmp_path / "mup.html"
-    assert main(["report", str(DATA / "reference_mup.parquet"), "--n-boot", "20", "-o", str(out)]) == 0
+    assert main(["report", str(DATA / "reference_mup.parquet"), "--n-boot", "20", "--out", str(out)]) == 0
     transfer = scalelaw.fit_transfer(scalelaw.read_runs(DATA / "reference_mup.parquet"))
     assert f"lr* ∝ N^{transfer.exponent:+.3f}" in out.read_text()

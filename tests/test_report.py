@@ -11,7 +11,7 @@ import pytest
 from matplotlib import image
 
 import scalelaw
-from scalelaw.report import group_warnings, hyperparameter_laws, render_report
+from scalelaw.report import group_warnings, hyperparameter_laws, render_report, report_inputs
 from scalelaw.synthetic import make_runs
 
 
@@ -24,7 +24,8 @@ def images(text: str) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def report(synthetic_runs, synthetic_law):
-    return render_report(synthetic_runs, synthetic_law, targets=[(7e9, 1.4e12), (1e9, 2e10)], seq_len=4096)
+    inputs = report_inputs(synthetic_runs, synthetic_law, [(7e9, 1.4e12), (1e9, 2e10)], seq_len=4096)
+    return render_report(synthetic_runs, synthetic_law, **inputs)
 
 
 def test_every_image_is_an_embedded_png_that_is_not_blank(report):
@@ -58,7 +59,7 @@ def test_every_target_appears_with_numbers_and_intervals(report, synthetic_law):
 def test_mu_transfer_section_states_the_fixed_batch_exponent():
     runs = scalelaw.validate_runs(make_runs(seed=2, shared_batch_grid=True))
     law = scalelaw.fit(runs, n_boot=5, loss_law=False)
-    text = render_report(runs, law)
+    text = render_report(runs, law, **report_inputs(runs, law))
     transfer = scalelaw.fit_transfer(runs)
     assert f"lr* ∝ N^{transfer.exponent:+.3f} [{transfer.ci[0]:+.3f}, {transfer.ci[1]:+.3f}]" in text
     assert len(images(text)) == 6
@@ -67,7 +68,7 @@ def test_mu_transfer_section_states_the_fixed_batch_exponent():
 def test_unbracketed_cell_gives_a_visible_warning():
     runs = scalelaw.validate_runs(make_runs(seed=5, lr_steps=range(-8, -1)))
     law = scalelaw.fit(runs, n_boot=5, loss_law=False)
-    text = render_report(runs, law)
+    text = render_report(runs, law, **report_inputs(runs, law))
     # One grouped line for the 12 cells, each cell named once, not 12 repeated warnings.
     line = re.search(
         r"<div class='warn'>12 cells: optimum on the largest lr swept \([^)]*\), not bracketed; "
@@ -84,7 +85,9 @@ def test_report_cli_on_the_example_table(tmp_path, capsys):
 
     out = tmp_path / "r.html"
     assert (
-        main(["report", "data/example_runs.csv", "--target", "7e9,1.4e12", "--n-boot", "20", "-o", str(out)])
+        main(
+            ["report", "data/example_runs.csv", "--target", "7e9,1.4e12", "--n-boot", "20", "--out", str(out)]
+        )
         == 0
     )
     text = out.read_text()
@@ -97,7 +100,12 @@ def _section_ids(text: str) -> list[str]:
 
 def test_the_report_opens_with_the_verdict_then_the_prediction(synthetic_runs, synthetic_law):
     lead = "<p><b>Verdict:</b> regret 0.12% &lt; 0.5%: <em>verified</em></p>"
-    text = render_report(synthetic_runs, synthetic_law, targets=[(1e9, 2e10)], lead_html=lead)
+    text = render_report(
+        synthetic_runs,
+        synthetic_law,
+        **report_inputs(synthetic_runs, synthetic_law, [(1e9, 2e10)]),
+        lead_html=lead,
+    )
     assert _section_ids(text)[:2] == ["verification", "prediction"]
     body = text.split("<body>", 1)[1]
     assert body.index(lead) < body.index("<section id='prediction'>") < body.index("<h3>N = 1e+09 params")
@@ -175,7 +183,7 @@ def test_a_collapsed_figure_says_so_instead_of_a_hair_thin_axis(one_edge):
 
 def test_a_censored_report_shows_the_bound_first(one_edge):
     runs, law = one_edge
-    text = render_report(runs, law, targets=[(7e9, 1.4e12)])
+    text = render_report(runs, law, **report_inputs(runs, law, [(7e9, 1.4e12)]))
     prediction = text.split("<section id='prediction'>", 1)[1].split("</section>", 1)[0]
     assert "<b class='nd'>≤ 7.41e+05</b>" in prediction and "one-sided (upper bound)" in prediction
     assert "7.41e+05, 7.41e+05" not in text

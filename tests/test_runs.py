@@ -139,4 +139,11 @@ def test_steplaw_importer_converts_units(steplaw_runs):
 
 def test_steplaw_importer_rejects_other_tables(tmp_path):
     with pytest.raises(RunsTableError, match=r"not a Step Law table: missing column\(s\)"):
-        scalelaw.read_runs(write_csv(tmp_path, small_table()), format="steplaw")
+        scalelaw.read_runs(write_csv(tmp_path, small_table()), table_format="steplaw")
+
+
+def test_format_keyword_still_reads_with_a_deprecation_warning(tmp_path):
+    path = write_csv(tmp_path, small_table())
+    with pytest.warns(DeprecationWarning, match="table_format"):
+        old = scalelaw.read_runs(path, format="csv")
+    pd.testing.assert_frame_equal(old, scalelaw.read_runs(path, table_format="csv"))

@@ -58,37 +58,38 @@ class Parametrization:
             raise InputError(f"init_std must be positive, got {self.init_std!r}")
 
     @property
-    def m(self) -> float:
-        """Width multiplier relative to the base shape."""
+    def width_multiplier(self) -> float:
+        """m in the papers: width relative to the base shape."""
         return self.width / self.base_width
 
     @property
-    def l(self) -> float:  # noqa: E743 - the papers' name
-        """Depth multiplier relative to the base shape."""
+    def depth_multiplier(self) -> float:
+        """l in the papers: depth relative to the base shape."""
         return self.depth / self.base_depth
 
     @property
-    def is_mu(self) -> bool:
+    def width_scaled(self) -> bool:
+        """Whether the μP width rules apply (μP and CompleteP; not SP)."""
         return self.name in ("mup", "completep")
 
     def init_std_of(self, group: str) -> float:
         """Initial standard deviation of the weights of a parameter group."""
-        if group == "hidden" and self.is_mu:
-            return self.init_std / math.sqrt(self.m)
+        if group == "hidden" and self.width_scaled:
+            return self.init_std / math.sqrt(self.width_multiplier)
         return self.init_std
 
     def lr_multiplier(self, group: str) -> float:
         """Adam lr of the group = base lr x this."""
         if group not in GROUPS:
             raise InputError(f"unknown parameter group {group!r}; groups: {GROUPS}")
-        return 1.0 / self.m if (group == "hidden" and self.is_mu) else 1.0
+        return 1.0 / self.width_multiplier if (group == "hidden" and self.width_scaled) else 1.0
 
     def eps(self) -> float:
         """Adam epsilon (small relative to the per-coordinate gradient scale)."""
         if self.name == "mup":
-            return self.adam_eps / self.m
+            return self.adam_eps / self.width_multiplier
         if self.name == "completep":
-            return self.adam_eps / (self.m * self.l)
+            return self.adam_eps / (self.width_multiplier * self.depth_multiplier)
         return self.adam_eps
 
     def decays(self, group: str) -> bool:
@@ -101,17 +102,17 @@ class Parametrization:
     @property
     def readout_multiplier(self) -> float:
         """Logits = readout(h) x this."""
-        return self.out_multiplier / self.m if self.is_mu else self.out_multiplier
+        return self.out_multiplier / self.width_multiplier if self.width_scaled else self.out_multiplier
 
     @property
     def residual_multiplier(self) -> float:
         """Each residual branch's output x this before it joins the stream."""
-        return 1.0 / self.l if self.name == "completep" else 1.0
+        return 1.0 / self.depth_multiplier if self.name == "completep" else 1.0
 
     @property
     def attention_scale(self) -> float:
         """Multiplier of q.k in attention (SP: 1/sqrt(d_head))."""
-        if not self.is_mu:
+        if not self.width_scaled:
             return 1.0 / math.sqrt(self.head_dim)
         base = self.base_head_dim or self.head_dim
         return math.sqrt(base) / self.head_dim

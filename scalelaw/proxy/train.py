@@ -24,6 +24,7 @@ import torch
 from scalelaw.groups import eval_batch_seqs, micro_batch_seqs
 from scalelaw.proxy.data import batch_indices, get_batch, load_dataset, validation_starts
 from scalelaw.proxy.model import GPT
+from scalelaw.record import RunRecord
 from scalelaw.runspec import RunSpec
 from scalelaw.shapes import PEAK_FLOPS
 
@@ -49,32 +50,37 @@ class RunResult:
     mfu: float | None
     device: str
 
-    def to_row(self) -> dict[str, Any]:
+    def record(self) -> RunRecord:
+        """This run as a runs-table record (:class:`scalelaw.record.RunRecord`)."""
         s = self.spec
-        return {
-            "run_id": s.run_id,
-            "params": self.params,
-            "tokens": self.tokens,
-            "lr": s.lr,
-            "batch_size": s.batch_size,
-            "loss": self.loss,
-            "loss_kind": "validation",
-            "train_loss": self.train_loss,
-            "tokens_trained": self.tokens_trained,
-            "seq_len": s.seq_len,
-            "width": s.width,
-            "depth": s.depth,
-            "heads": s.width // s.head_dim,
-            "parametrization": s.parametrization,
-            "schedule": s.schedule,
-            "warmup": s.warmup_tokens,
-            "weight_decay": s.weight_decay,
-            "seed": s.seed,
-            "diverged": self.diverged,
-            "wall_s": self.wall_s,
-            "tokens_per_s": self.tokens_per_s,
-            "flops": self.flops,
-        }
+        return RunRecord(
+            run_id=s.run_id,
+            params=self.params,
+            tokens=self.tokens,
+            lr=s.lr,
+            batch_size=s.batch_size,
+            loss=self.loss,
+            diverged=self.diverged,
+            loss_kind="validation",
+            train_loss=self.train_loss,
+            tokens_trained=self.tokens_trained,
+            seq_len=s.seq_len,
+            width=s.width,
+            depth=s.depth,
+            heads=s.width // s.head_dim,
+            parametrization=s.parametrization,
+            schedule=s.schedule,
+            warmup=s.warmup_tokens,
+            weight_decay=s.weight_decay,
+            seed=s.seed,
+            wall_s=self.wall_s,
+            tokens_per_s=self.tokens_per_s,
+            flops=self.flops,
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        """The runs-table row (design.md schema)."""
+        return self.record().to_row()
 
 
 def lr_factor(spec: RunSpec, step: int) -> float:
