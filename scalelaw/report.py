@@ -439,8 +439,8 @@ def lr_transfer(transfer: TransferFit) -> Figure:
         ax.plot(group.loc[~group["used"], "params"], group.loc[~group["used"], "lr_opt"], mfc="none", **style)
         if len(used) >= 2:
             n = np.geomspace(used["params"].min(), used["params"].max(), 20)
-            level = np.mean(np.log(used["lr_opt"]) - transfer.exponent * np.log(used["params"]))
-            ax.plot(n, np.exp(level) * n**transfer.exponent, color=colors[b], lw=1, alpha=0.7)
+            offset = np.mean(np.log(used["lr_opt"]) - transfer.exponent * np.log(used["params"]))
+            ax.plot(n, np.exp(offset) * n**transfer.exponent, color=colors[b], lw=1, alpha=0.7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     _widen_flat(ax)

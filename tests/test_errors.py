@@ -88,6 +88,14 @@ def test_the_family_is_one_tree_that_old_except_clauses_still_catch():
         scalelaw.fit(make_runs(seed=4).drop(columns=["loss"]))
 
 
+def test_report_still_takes_o_for_a_release_and_refuses_both_spellings(inputs, capsys):
+    out = inputs["root"] / "old.html"
+    assert main(["report", str(inputs["good"]), "--n-boot", "5", "-o", str(out)]) == 0
+    assert out.is_file() and "-o/--output is deprecated; use --out" in capsys.readouterr().err
+    both = ["report", str(inputs["good"]), "--n-boot", "5", "-o", str(out), "--out", str(out)]
+    assert main(both) == 2 and "not both --out and -o/--output" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "old_dest", "new_dest", "value"),
     [
@@ -114,14 +122,6 @@ def test_the_family_is_one_tree_that_old_except_clauses_still_catch():
         (["coordcheck", "--param", "sp"], "param_old", "parametrization", "sp"),
     ],
 )
-def test_report_still_takes_o_for_a_release_and_refuses_both_spellings(inputs, capsys):
-    out = inputs["root"] / "old.html"
-    assert main(["report", str(inputs["good"]), "--n-boot", "5", "-o", str(out)]) == 0
-    assert out.is_file() and "-o/--output is deprecated; use --out" in capsys.readouterr().err
-    both = ["report", str(inputs["good"]), "--n-boot", "5", "-o", str(out), "--out", str(out)]
-    assert main(both) == 2 and "not both --out and -o/--output" in capsys.readouterr().err
-
-
 def test_renamed_options_still_work_for_a_release_with_a_note(argv, old_dest, new_dest, value, capsys):
     """-o/--output (report), --sweep-out (verify) and --param (coordcheck) are now --out,
     --out and --parametrization; the old spellings parse to the same value, with a note."""
