@@ -90,8 +90,42 @@ def _log_features(terms: tuple[str, ...], model_size: Any, tokens: Any) -> np.nd
     return np.stack([np.ones_like(n), *[cols[t] for t in terms]], axis=-1)
 
 
+class _BootstrapIntervals:
+    """``interval()`` for a law with bootstrap draws: normal on the log scale with the
+    draws' robust spread (:func:`robust_sd`), plus ``resid_sd`` for a new run. A law
+    provides ``_log_draws(N, D)``, ``__call__(N, D)`` and ``resid_sd``."""
+
+    resid_sd: float
+
+    def _log_draws(self, model_size: Any, tokens: Any) -> np.ndarray | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def interval(
+        self,
+        model_size: Any,
+        tokens: Any,
+        *,
+        alpha: float | None = None,
+        kind: str = "prediction",
+        confidence: float | None = None,
+    ) -> tuple[Any, Any] | None:
+        """(low, high) at (N, D) at (1 - alpha), default 80%: ``kind="mean"`` for the law
+        itself, ``"prediction"`` for one new run (adds ``resid_sd``); ``None`` when the
+        law has no draws. (``confidence`` is the deprecated spelling of 1 - alpha.)"""
+        z = _z(1.0 - resolve_alpha(alpha, confidence, f"{type(self).__name__}.interval"))
+        if kind not in ("prediction", "mean"):
+            raise InputError(f"kind must be 'prediction' or 'mean', got {kind!r}")
+        logs = self._log_draws(model_size, tokens)
+        if logs is None:
+            return None
+        spread = robust_sd(logs)
+        sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
+        center = np.log(np.asarray(self(model_size, tokens), dtype=float))
+        return _log_interval(center, z * sd)
+
+
 @dataclass(frozen=True)
-class PowerLaw:
+class PowerLaw(_BootstrapIntervals):
     """``quantity* = exp(log_coef) * prod(X ** exponents[X])`` for X in (N, D).
 
     ``draws``: bootstrap samples, shape (n_draws, 1 + len(exponents)), columns
@@ -141,33 +175,16 @@ class PowerLaw:
         value = np.exp(_log_features(self.terms, model_size, tokens) @ self.params)
         return float(value) if value.ndim == 0 else value
 
-    def log_spread(self, model_size: Any, tokens: Any) -> np.ndarray | None:
-        """Spread of log(prediction) over the bootstrap draws (:func:`robust_sd`)."""
+    def _log_draws(self, model_size: Any, tokens: Any) -> np.ndarray | None:
+        """log(prediction) at (N, D) under each bootstrap draw: shape (..., n_draws)."""
         if self.draws is None or len(self.draws) < 2:
             return None
-        logs = _log_features(self.terms, model_size, tokens) @ np.asarray(self.draws).T
-        return robust_sd(logs)
+        return _log_features(self.terms, model_size, tokens) @ np.asarray(self.draws).T
 
-    def interval(
-        self,
-        model_size: Any,
-        tokens: Any,
-        *,
-        alpha: float | None = None,
-        kind: str = "prediction",
-        confidence: float | None = None,
-    ) -> tuple[Any, Any] | None:
-        """(low, high) of the law at (N, D) at (1 - alpha), default 80%; ``None`` when the
-        law has no draws. (``confidence`` is the deprecated spelling of 1 - alpha.)"""
-        z = _z(1.0 - resolve_alpha(alpha, confidence, "PowerLaw.interval"))
-        spread = self.log_spread(model_size, tokens)
-        if spread is None:
-            return None
-        if kind not in ("prediction", "mean"):
-            raise InputError(f"kind must be 'prediction' or 'mean', got {kind!r}")
-        sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
-        center = np.log(np.asarray(self(model_size, tokens)))
-        return _log_interval(center, z * sd)
+    def log_spread(self, model_size: Any, tokens: Any) -> np.ndarray | None:
+        """Spread of log(prediction) over the bootstrap draws (:func:`robust_sd`)."""
+        logs = self._log_draws(model_size, tokens)
+        return None if logs is None else robust_sd(logs)
 
     def reported_interval(
         self, model_size: float, tokens: float, *, alpha: float | None = None
@@ -236,7 +253,7 @@ LOSS_PARAMS = ("E", "A", "B", "alpha", "beta")
 
 
 @dataclass(frozen=True)
-class LossLaw(FittedResults):
+class LossLaw(_BootstrapIntervals, FittedResults):
     """``L(N, D) = E + A / N**alpha + B / D**beta`` in nats/token.
 
     ``draws``: bootstrap samples, shape (n_draws, 5), columns ``LOSS_PARAMS``.
@@ -272,26 +289,12 @@ class LossLaw(FittedResults):
 
     __call__ = predict
 
-    def interval(
-        self,
-        model_size: Any,
-        tokens: Any,
-        *,
-        alpha: float | None = None,
-        kind: str = "prediction",
-        confidence: float | None = None,
-    ) -> tuple[Any, Any] | None:
-        """(low, high) of the loss at (N, D) at (1 - alpha), default 80% (``alpha`` here is
-        the interval's, not the exponent ``self.alpha``); ``None`` without draws."""
-        z = _z(1.0 - resolve_alpha(alpha, confidence, "LossLaw.interval"))
+    def _log_draws(self, model_size: Any, tokens: Any) -> np.ndarray | None:
+        """log(loss) at (N, D) under each bootstrap draw: shape (..., n_draws)."""
         if self.draws is None or len(self.draws) < 2:
             return None
         n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
-        logs = np.log(self.evaluate(self.draws, n[..., None], d[..., None]))
-        spread = robust_sd(logs)
-        sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
-        center = np.log(np.asarray(self.predict(n, d)))
-        return _log_interval(center, z * sd)
+        return np.log(self.evaluate(self.draws, n[..., None], d[..., None]))
 
     def formula(self) -> str:
         return f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f} + {self.B:.4g} / D^{self.beta:.3f}"
