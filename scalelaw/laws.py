@@ -14,11 +14,11 @@ intervals survive a JSON round trip. Intervals are normal on the log scale: the
 "mean" interval uses only the spread of the draws at the query (it widens with
 distance from the data because the exponents are uncertain); the "prediction"
 interval, for one new run, also adds ``resid_sd``, the scatter of cell optima around
-the law. The spread is the normal-equivalent scale of the draws' central 68%
-(:func:`robust_sd`), not their standard deviation: with few cells a handful of
-resamples are degenerate (two nearly equal D carry the exponent) and return
-exponents of 10-50, which alone would make the standard deviation, and an 80%
-interval built on it, span 1e60.
+the law. The spread is the normal-equivalent scale of the draws' central band at the
+interval's own level (:func:`robust_sd`; the 10th-90th percentiles for 80%), not their
+standard deviation: with few cells a handful of resamples are degenerate (two nearly
+equal D carry the exponent) and return exponents of 10-50, which alone would make the
+standard deviation, and an 80% interval built on it, span 1e60.
 
 An optimum on the edge of a cell's grid is censored: the cell says only that the true
 optimum is at most (smallest value swept) or at least (largest) that value. A power law
@@ -67,13 +67,18 @@ BOUNDS = ("upper", "lower")
 MAX_LOG = 700.0  # exp() of more overflows float64; such an interval is "unbounded" anyway
 
 
-def robust_sd(values: np.ndarray) -> np.ndarray:
-    """Scale of ``values`` along the last axis from its central 68%: (q84.1 - q15.9) / 2.
+def robust_sd(values: np.ndarray, alpha: float = 2 * stats.norm.cdf(-1.0)) -> np.ndarray:
+    """Normal-equivalent scale of ``values`` along the last axis from its central
+    (1 - alpha): (q[1 - alpha/2] - q[alpha/2]) / (2 z[1 - alpha/2]).
 
-    Equals the standard deviation for normal values; a few wild values move it little.
+    Equals the standard deviation for normal values. Fewer than alpha/2 wild values on a
+    side move it little; heavier tails inside that band widen it, as they should. The
+    default band is the central 68% (a standard error); an interval at level 1 - alpha
+    uses its own band, so it is the draws' percentile interval when the law has no
+    residual scatter.
     """
-    low, high = np.quantile(values, [stats.norm.cdf(-1.0), stats.norm.cdf(1.0)], axis=-1)
-    return (high - low) / 2.0
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2], axis=-1)
+    return (high - low) / (2 * stats.norm.ppf(1 - alpha / 2))
 
 
 def _log_interval(center: np.ndarray, half: np.ndarray) -> tuple[Any, Any]:
@@ -112,13 +117,14 @@ class _BootstrapIntervals:
         """(low, high) at (N, D) at (1 - alpha), default 80%: ``kind="mean"`` for the law
         itself, ``"prediction"`` for one new run (adds ``resid_sd``); ``None`` when the
         law has no draws. (``confidence`` is the deprecated spelling of 1 - alpha.)"""
-        z = _z(1.0 - resolve_alpha(alpha, confidence, f"{type(self).__name__}.interval"))
+        alpha = resolve_alpha(alpha, confidence, f"{type(self).__name__}.interval")
+        z = _z(1.0 - alpha)
         if kind not in ("prediction", "mean"):
             raise InputError(f"kind must be 'prediction' or 'mean', got {kind!r}")
         logs = self._log_draws(model_size, tokens)
         if logs is None:
             return None
-        spread = robust_sd(logs)
+        spread = robust_sd(logs, alpha)
         sd = np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
         center = np.log(np.asarray(self(model_size, tokens), dtype=float))
         return _log_interval(center, z * sd)
