@@ -295,6 +295,20 @@ class LossLaw(_BootstrapIntervals, FittedResults):
 
     __call__ = predict
 
+    def get_prediction(self, model_size: Any, tokens: Any, *, alpha: float | None = None) -> pd.DataFrame:
+        """The statsmodels-style prediction table at (N, D) points (scalars or arrays):
+        columns ``params``, ``tokens``, ``mean`` (the law's loss), ``mean_ci_lower`` /
+        ``mean_ci_upper`` (the law's own uncertainty) and ``obs_ci_lower`` /
+        ``obs_ci_upper`` (one new run: adds the residual scatter), at (1 - alpha),
+        default 80% (``predict`` stays the plain number, as in ``law(N, D)``)."""
+        n, d = (np.atleast_1d(np.asarray(x, float)) for x in np.broadcast_arrays(model_size, tokens))
+        frame = pd.DataFrame({"params": n, "tokens": d, "mean": np.atleast_1d(self.predict(n, d))})
+        for kind, prefix in (("mean", "mean_ci"), ("prediction", "obs_ci")):
+            band = self.interval(n, d, alpha=alpha, kind=kind)
+            low, high = (np.full(len(n), np.nan), np.full(len(n), np.nan)) if band is None else band
+            frame[f"{prefix}_lower"], frame[f"{prefix}_upper"] = np.atleast_1d(low), np.atleast_1d(high)
+        return frame
+
     def _log_draws(self, model_size: Any, tokens: Any) -> np.ndarray | None:
         """log(loss) at (N, D) under each bootstrap draw: shape (..., n_draws)."""
         if self.draws is None or len(self.draws) < 2:

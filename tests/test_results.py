@@ -144,3 +144,26 @@ def test_an_object_fitted_at_another_level_reports_that_level_throughout(shared_
     with pytest.raises(TypeError):
         fitted_law = scalelaw.fit(shared_grid_runs, n_boot=5, loss_law=False)
         fitted_law.lr.interval(1e9, 5e10, 0.8)
+
+
+def test_the_loss_law_answers_a_prediction_table_the_statsmodels_way(synthetic_law):
+    loss = synthetic_law.loss
+    frame = loss.get_prediction([1e8, 1e9], [1e10, 5e10])
+    assert list(frame.columns) == [
+        "params",
+        "tokens",
+        "mean",
+        "mean_ci_lower",
+        "mean_ci_upper",
+        "obs_ci_lower",
+        "obs_ci_upper",
+    ]
+    assert frame["mean"].tolist() == pytest.approx([loss(1e8, 1e10), loss(1e9, 5e10)])
+    assert (frame["obs_ci_lower"] <= frame["mean_ci_lower"]).all() and (
+        frame["mean_ci_lower"] < frame["mean"]
+    ).all()
+    assert (frame["mean"] < frame["mean_ci_upper"]).all() and (
+        frame["mean_ci_upper"] <= frame["obs_ci_upper"]
+    ).all()
+    wide = loss.get_prediction(1e9, 5e10, alpha=0.05)
+    assert wide["obs_ci_upper"].iloc[0] > frame["obs_ci_upper"].iloc[1]
