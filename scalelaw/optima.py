@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+from scalelaw.results import DEFAULT_ALPHA, check_alpha
 from scalelaw.runs import cell_columns, divergence_reason
 
 # Runs within 0.75% of a cell's best loss shape its bowl. Chosen by leave-one-cell-out
@@ -125,7 +126,9 @@ def _bowl_fits(x, y, z, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return loc, value, ok & inside
 
 
-def _cell_optimum(window_runs: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> dict:
+def _cell_optimum(
+    window_runs: pd.DataFrame, n_boot: int, rng: np.random.Generator, alpha: float = DEFAULT_ALPHA
+) -> dict:
     # Centre on the best run so the quadratic is well conditioned.
     best = window_runs.iloc[0]
     x = np.log(window_runs["lr"].to_numpy(float) / best["lr"])
@@ -157,7 +160,7 @@ def _cell_optimum(window_runs: pd.DataFrame, n_boot: int, rng: np.random.Generat
         "estimator": "bowl" if ok[0] else "best_run",
     }
     for name, draws in (("lr_opt", lr[1:]), ("batch_size_opt", bs[1:]), ("loss_opt", loss[1:])):
-        lo, hi = np.quantile(draws, [0.025, 0.975]) if len(draws) else (np.nan, np.nan)
+        lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2]) if len(draws) else (np.nan, np.nan)
         out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
     out["lr_opt_log_sd"] = float(np.std(np.log(lr[1:]), ddof=1)) if n_boot > 1 else np.nan
     out["batch_size_opt_log_sd"] = float(np.std(np.log(bs[1:]), ddof=1)) if n_boot > 1 else np.nan
@@ -204,6 +207,8 @@ def cell_optima(
     min_points: int = MIN_POINTS,
     n_boot: int = 200,
     seed: int = 0,
+    *,
+    alpha: float = DEFAULT_ALPHA,
 ) -> pd.DataFrame:
     """One row per cell: its best run, fitted optimum and bootstrap interval.
 
@@ -211,7 +216,8 @@ def cell_optima(
     runs are counted and left out. Columns of the result: the cell columns,
     ``n_runs``, ``n_used``, ``n_diverged``, ``n_window``, ``lr_best``,
     ``batch_size_best``, ``loss_best`` (best run), ``lr_opt``, ``batch_size_opt``
-    (tokens), ``loss_opt`` (fitted optimum), their 95% bootstrap intervals
+    (tokens), ``loss_opt`` (fitted optimum), their (1 - ``alpha``) bootstrap percentile
+    intervals (default 80%)
     ``*_lo``/``*_hi``, ``lr_opt_log_sd``, ``batch_size_opt_log_sd`` (bootstrap sd of
     the log), ``estimator`` (``bowl`` or ``best_run``), ``lr_bracketed``,
     ``batch_bracketed``, ``bracketed``, ``lr_edge`` / ``batch_edge`` (``"low"`` when
@@ -244,7 +250,7 @@ def cell_optima(
             batch_size_best=best["batch_size"],
             loss_best=best["loss"],
         )
-        row.update(_cell_optimum(win, n_boot, rng))
+        row.update(_cell_optimum(win, n_boot, rng, check_alpha(alpha)))
         lr_edge, batch_edge, warning = _bracketing(cell, group, best)
         lr_ok, bs_ok = lr_edge == "", batch_edge == ""
         row.update(

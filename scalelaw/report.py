@@ -154,7 +154,7 @@ def lr_curves(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
 
 def landscapes(runs: pd.DataFrame, optima: pd.DataFrame) -> Figure:
     """Per cell: loss over the (lr, batch size) grid, with the fitted optimum and its
-    95% bootstrap interval (cross). At most 12 cells."""
+    80% bootstrap interval (cross). At most 12 cells."""
     usable = runs[divergence_reason(runs) == ""]
     cells = list(iter_cells(usable))[:MAX_PANELS]
     fig, axes = _grid(len(cells))
@@ -289,7 +289,7 @@ def hyperparameter_laws(
     optima: pd.DataFrame, law: HyperparameterLaw, targets: Sequence[Prediction] = ()
 ) -> Figure:
     """lr* and B* against N (one line per D) and against D (one line per N): cell optima
-    with 95% error bars, the fitted law with its 80% band, extrapolated to each target
+    with 80% error bars, the fitted law with its 80% band, extrapolated to each target
     (stars, with the predicted interval)."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     tf = _targets_frame(targets)
