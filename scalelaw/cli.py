@@ -109,15 +109,10 @@ def _alpha(args: argparse.Namespace) -> float | None:
     """--alpha, or the deprecated --confidence (1 - alpha) with a note on stderr."""
     if args.confidence is None:
         return args.alpha
-    if args.alpha is not None:
-        raise UsageError("give --alpha, not both --alpha and --confidence")
-    print(
-        f"scalelaw {args.command}: --confidence is deprecated; use --alpha (= 1 - confidence)",
-        file=sys.stderr,
-    )
-    if not 0 < args.confidence < 1:
-        raise UsageError(f"--confidence {args.confidence!r} must be in (0, 1)")
-    return 1.0 - args.confidence
+    confidence = _renamed(args, "confidence", "alpha", "--confidence", "--alpha")
+    if not 0 < confidence < 1:
+        raise UsageError(f"--confidence {confidence!r} must be in (0, 1)")
+    return 1.0 - confidence
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@
    refinement rounds run out;
 2. the laws lr*(N, D), B*(N, D), L(N, D) fitted to it;
 3. ``verify``: the laws' prediction for a held-out proxy 4x beyond the largest fitted N
-   and 2x beyond the largest D, trained with its neighbourhood and scored;
+   and beyond the largest D (1.25x for ``small``), trained with its neighbourhood and
+   scored;
 4. the 7B / 1.4T prediction of the project's default law (a fit of the published
    Step Law runs, which covers that scale) beside the proxy law's answer;
 5. ``report.html``, opening with the verdict.

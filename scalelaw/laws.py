@@ -57,12 +57,6 @@ FORMAT_VERSION = 1
 TERMS = ("N", "D")
 
 
-def _z(confidence: float) -> float:
-    if not 0 < confidence < 1:
-        raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
-    return float(stats.norm.ppf(0.5 + confidence / 2))
-
-
 BOUNDS = ("upper", "lower")
 MAX_LOG = 700.0  # exp() of more overflows float64; such an interval is "unbounded" anyway
 
@@ -118,7 +112,7 @@ class _BootstrapIntervals:
         itself, ``"prediction"`` for one new run (adds ``resid_sd``); ``None`` when the
         law has no draws. (``confidence`` is the deprecated spelling of 1 - alpha.)"""
         alpha = resolve_alpha(alpha, confidence, f"{type(self).__name__}.interval")
-        z = _z(1.0 - alpha)
+        z = float(stats.norm.ppf(1 - alpha / 2))
         if kind not in ("prediction", "mean"):
             raise InputError(f"kind must be 'prediction' or 'mean', got {kind!r}")
         logs = self._log_draws(model_size, tokens)
