@@ -5,6 +5,7 @@ small μP proxy runs.
     runs = scalelaw.read_runs("runs.parquet")          # runs table (design.md schema)
     law = scalelaw.fit(runs)                            # lr*(N, D), B*(N, D), L(N, D)
     print(law.summary())
+    print(scalelaw.fit_optima(runs).summary())         # each (N, D) cell's optimum
     print(scalelaw.fit_transfer(runs).summary())       # μTransfer: lr* at fixed batch vs N
     p = scalelaw.predict(model_size=7e9, tokens=1.4e12, law=law, seq_len=4096)
     v = scalelaw.verify(law, spec, width=128, depth=2, tokens=262_144, out="runs/v")  # trains
@@ -27,7 +28,7 @@ from scalelaw.exceptions import (
 from scalelaw.fit import fit, fit_or_two_stage
 from scalelaw.laws import HyperparameterLaw, LossLaw, PowerLaw, load_law
 from scalelaw.losslaw import fit_loss_law
-from scalelaw.optima import cell_optima
+from scalelaw.optima import CellOptima, cell_optima, fit_optima
 from scalelaw.predict import PRESETS, Prediction, get_law, predict
 from scalelaw.runs import (
     import_steplaw,
@@ -37,12 +38,13 @@ from scalelaw.runs import (
     write_runs,
 )
 from scalelaw.transfer import TransferFit, fit_transfer, lr_optima_by_batch
-from scalelaw.verify import Verification, verify
+from scalelaw.verify import Verification, load_verification, verify
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "PRESETS",
+    "CellOptima",
     "DataError",
     "FitError",
     "HyperparameterLaw",
@@ -60,11 +62,13 @@ __all__ = [
     "cell_optima",
     "fit",
     "fit_loss_law",
+    "fit_optima",
     "fit_or_two_stage",
     "fit_transfer",
     "get_law",
     "import_steplaw",
     "load_law",
+    "load_verification",
     "lr_optima_by_batch",
     "predict",
     "read_runs",

@@ -251,7 +251,7 @@ def fit(
     runs = validate_runs(runs)
     usable, note = usable_runs(runs)
     notes = [note] if note else []
-    optima = cell_optima(runs, window, min_points, n_boot, seed)
+    optima = cell_optima(runs, window=window, min_points=min_points, n_boot=n_boot, seed=seed)
     notes += [w for w in optima["warning"] if w]
     optima = optima[optima["n_used"] > 0].reset_index(drop=True)
     if len(optima) < 2:

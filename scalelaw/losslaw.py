@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from scalelaw.deprecation import keyword_only_since
 from scalelaw.exceptions import RunsTableError, show
 from scalelaw.laws import LossLaw
 
@@ -132,8 +133,10 @@ def _check_table(table: pd.DataFrame, source: str) -> tuple[np.ndarray, ...]:
     return tuple(arrays)
 
 
+@keyword_only_since("0.2")
 def fit_loss_law(
     table: pd.DataFrame,
+    *,
     n_boot: int = 200,
     seed: int = 0,
     huber_delta: float = HUBER_DELTA,

@@ -13,12 +13,22 @@ batch grid (diverged runs count as grid points: a blow-up above the best lr brac
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scalelaw.results import DEFAULT_ALPHA, check_alpha
+from scalelaw.atomic import atomic_write_text
+from scalelaw.deprecation import keyword_only_since
+from scalelaw.exceptions import InputError
+from scalelaw.laws import robust_sd
+from scalelaw.results import DEFAULT_ALPHA, FittedResults, Summary, check_alpha, coefficient_lines, level
 from scalelaw.runs import cell_columns, divergence_reason
 
 # Runs within 0.75% of a cell's best loss shape its bowl. Chosen by leave-one-cell-out
@@ -164,7 +174,7 @@ def _cell_optimum(
         out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
     out["lr_opt_log_sd"] = float(np.std(np.log(lr[1:]), ddof=1)) if n_boot > 1 else np.nan
     out["batch_size_opt_log_sd"] = float(np.std(np.log(bs[1:]), ddof=1)) if n_boot > 1 else np.nan
-    return out
+    return out, np.stack([lr[1:], bs[1:], loss[1:]], axis=1)
 
 
 EDGES = ("low", "high")  # values of the ``lr_edge`` / ``batch_edge`` columns besides ""
@@ -201,31 +211,62 @@ def _bracketing(cell: dict, all_runs: pd.DataFrame, best: pd.Series) -> tuple[st
     return edges["lr"], edges["batch_size"], "; ".join(m for _, m in problems)
 
 
+@keyword_only_since("0.2")
 def cell_optima(
     runs: pd.DataFrame,
+    *,
     window: float = WINDOW,
     min_points: int = MIN_POINTS,
     n_boot: int = 200,
     seed: int = 0,
-    *,
     alpha: float = DEFAULT_ALPHA,
 ) -> pd.DataFrame:
-    """One row per cell: its best run, fitted optimum and bootstrap interval.
+    """The table of :func:`fit_optima` (``fit_optima(runs, ...).table``); see there."""
+    return fit_optima(runs, window=window, min_points=min_points, n_boot=n_boot, seed=seed, alpha=alpha).table
 
-    ``runs``: a validated runs table (:func:`scalelaw.runs.validate_runs`); diverged
-    runs are counted and left out. Columns of the result: the cell columns,
-    ``n_runs``, ``n_used``, ``n_diverged``, ``n_window``, ``lr_best``,
-    ``batch_size_best``, ``loss_best`` (best run), ``lr_opt``, ``batch_size_opt``
-    (tokens), ``loss_opt`` (fitted optimum), their (1 - ``alpha``) bootstrap percentile
-    intervals (default 80%)
-    ``*_lo``/``*_hi``, ``lr_opt_log_sd``, ``batch_size_opt_log_sd`` (bootstrap sd of
-    the log), ``estimator`` (``bowl`` or ``best_run``), ``lr_bracketed``,
-    ``batch_bracketed``, ``bracketed``, ``lr_edge`` / ``batch_edge`` (``"low"`` when
-    the best run is at the smallest value swept, so the true optimum is at most that:
-    censored from above; ``"high"`` at the largest; ``""`` when bracketed) and
+
+def fit_optima(
+    runs: pd.DataFrame,
+    *,
+    window: float = WINDOW,
+    min_points: int = MIN_POINTS,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = DEFAULT_ALPHA,
+) -> CellOptima:
+    """Each cell's optimum: its best run, fitted optimum and bootstrap interval.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        A validated runs table (:func:`scalelaw.runs.validate_runs`); diverged runs are
+        counted and left out.
+    window, min_points : float, int
+        The runs within ``window`` (fraction) of a cell's best loss, at least
+        ``min_points`` of them, shape its bowl.
+    n_boot, seed : int
+        Bootstrap resamples of those runs (0: no intervals) and their seed.
+    alpha : float
+        Intervals at (1 - alpha), default 0.2 (80%).
+
+    Returns
+    -------
+    CellOptima
+        The results protocol by (cell, quantity) and ``.table``, one row per cell with
+        columns: the cell columns, ``n_runs``, ``n_used``, ``n_diverged``, ``n_window``,
+        ``lr_best``, ``batch_size_best``, ``loss_best`` (best run), ``lr_opt``,
+        ``batch_size_opt`` (tokens), ``loss_opt`` (fitted optimum), their bootstrap
+        percentile intervals ``*_lo``/``*_hi``, ``lr_opt_log_sd``,
+        ``batch_size_opt_log_sd`` (bootstrap sd of the log), ``estimator`` (``bowl`` or
+        ``best_run``), ``lr_bracketed``, ``batch_bracketed``, ``bracketed``, ``lr_edge``
+        / ``batch_edge`` (``"low"`` when the best run is at the smallest value swept, so
+        the true optimum is at most that: censored from above; ``"high"`` at the
+        largest; ``""`` when bracketed) and
     ``warning`` (empty when bracketed).
     """
+    alpha = check_alpha(alpha)
     rng = np.random.default_rng(seed)
+    draws: list[np.ndarray] = []
     excluded = divergence_reason(runs)
     rows = []
     for cell, group in iter_cells(runs):
@@ -241,6 +282,7 @@ def cell_optima(
                 batch_edge="",
             )
             rows.append(row)
+            draws.append(np.full((n_boot, 3), np.nan))
             continue
         win = near_optimum(usable, window, min_points)
         best = win.iloc[0]
@@ -250,7 +292,9 @@ def cell_optima(
             batch_size_best=best["batch_size"],
             loss_best=best["loss"],
         )
-        row.update(_cell_optimum(win, n_boot, rng, check_alpha(alpha)))
+        optimum, cell_draws = _cell_optimum(win, n_boot, rng, alpha)
+        row.update(optimum)
+        draws.append(cell_draws)
         lr_edge, batch_edge, warning = _bracketing(cell, group, best)
         lr_ok, bs_ok = lr_edge == "", batch_edge == ""
         row.update(
@@ -262,8 +306,106 @@ def cell_optima(
             warning=warning,
         )
         rows.append(row)
-    table = pd.DataFrame(rows)
-    return table.reset_index(drop=True)
+    table = pd.DataFrame(rows).reset_index(drop=True)
+    empty = np.empty((0, n_boot, 3))
+    return CellOptima(table=table, draws=np.stack(draws) if draws else empty, alpha=alpha)
+
+
+QUANTITIES = ("lr", "batch_size", "loss")  # the rows of a cell in CellOptima.params
+
+
+@dataclass(frozen=True)
+class CellOptima(FittedResults):
+    """Per-cell optima as a fitted object (:mod:`scalelaw.results` protocol).
+
+    ``table``: one row per cell (columns in :func:`fit_optima`). ``params``: the fitted
+    optimum of each cell, indexed by (cell columns..., ``quantity``) with quantity
+    ``lr`` (peak lr), ``batch_size`` (tokens) and ``loss``; ``bse`` the bootstrap's
+    normal-equivalent spread (central 68%), ``conf_int(alpha)`` its percentile band at
+    (1 - alpha). ``draws``: the bootstrap optima, shape (cells, n_boot, 3) in the order
+    of QUANTITIES (empty second axis without a bootstrap).
+    """
+
+    table: pd.DataFrame
+    draws: np.ndarray = field(repr=False)
+    alpha: float = DEFAULT_ALPHA
+
+    @property
+    def default_alpha(self) -> float:
+        return self.alpha
+
+    @property
+    def _index(self) -> tuple[str, ...]:
+        return (*cell_columns(self.table), "quantity")
+
+    def coefficients(self, alpha: float | None = None) -> pd.DataFrame:
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
+        cells = self.table[list(cell_columns(self.table))]
+        rows = []
+        for i, cell in enumerate(cells.to_dict("records")):
+            for q, quantity in enumerate(QUANTITIES):
+                estimate = self.table.at[i, f"{quantity}_opt"] if f"{quantity}_opt" in self.table else np.nan
+                sample = self.draws[i, :, q] if self.draws.shape[1] else np.empty(0)
+                sample = sample[np.isfinite(sample)]
+                if len(sample) > 1:
+                    low, high = np.quantile(sample, [alpha / 2, 1 - alpha / 2])
+                    std_err = float(robust_sd(sample))
+                else:
+                    low = high = std_err = math.nan
+                rows.append(
+                    {
+                        **cell,
+                        "quantity": quantity,
+                        "estimate": float(estimate),
+                        "std_err": std_err,
+                        "ci_lower": float(low),
+                        "ci_upper": float(high),
+                    }
+                )
+        columns = [*cells.columns, "quantity", "estimate", "std_err", "ci_lower", "ci_upper"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def summary(self, alpha: float | None = None) -> Summary:
+        """Per cell: the fitted optima with their intervals, and whether the grid brackets them."""
+        alpha = self.alpha if alpha is None else check_alpha(alpha)
+        frame = self._indexed(alpha)
+        bracketed = int(self.table["bracketed"].sum()) if len(self.table) else 0
+        lines = [
+            f"Per-cell optima: {len(self.table)} cells, {bracketed} bracketed by their grids; "
+            f"{level(alpha)} bootstrap intervals",
+        ]
+        for i, row in self.table.iterrows():
+            lines.append("")
+            lines.append(
+                f"cell N={row['params']:.4g}, D={row['tokens']:.4g}: {row.get('estimator', 'n/a')}, "
+                f"{row['n_used']} runs" + (f"; {row['warning']}" if row["warning"] else "")
+            )
+            cell_frame = frame.iloc[3 * i : 3 * i + 3]
+            cell_frame.index = list(QUANTITIES)
+            lines.extend(coefficient_lines(cell_frame, alpha, label="quantity")[1 if i else 0 :])
+        return Summary("\n".join(lines), frame, "Per-cell optima")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the table's records and the bootstrap draws (NaN as null)."""
+        table = self.table.astype(object).where(self.table.notna(), None)
+        draws = np.where(np.isfinite(self.draws), self.draws, np.nan).astype(object)
+        draws[np.isnan(self.draws.astype(float))] = None
+        return {"alpha": self.alpha, "table": table.to_dict("records"), "draws": draws.tolist()}
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        text = json.dumps(self.to_dict(), allow_nan=False)
+        if path is not None:
+            atomic_write_text(Path(path), text)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> CellOptima:
+        try:
+            table = pd.DataFrame.from_records(d["table"]).fillna(value=np.nan)
+            draws = np.array(d["draws"], dtype=float).reshape(len(table), -1, 3)
+            return cls(table=table, draws=draws, alpha=check_alpha(d["alpha"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{source}: not cell optima written by CellOptima.to_json ({err!r})") from None
 
 
 def interpolated_loss(cell_runs: pd.DataFrame, lr: float, batch_size: float) -> float:

@@ -36,6 +36,10 @@ def _json_interval(iv: tuple[float, float] | None) -> list[float | None] | None:
     return None if iv is None else [_json_number(iv[0]), _json_number(iv[1])]
 
 
+def _from_json(x: float | None, missing: float) -> float:
+    return missing if x is None else float(x)
+
+
 def _span(iv: tuple[float, float] | None) -> float:
     """high / low of an interval; inf when it is open or touches 0, nan when absent."""
     if iv is None:
@@ -88,7 +92,7 @@ class Prediction:
     @property
     def alpha(self) -> float:
         """1 - confidence: the intervals are at (1 - alpha)."""
-        return 1.0 - self.confidence
+        return round(1.0 - self.confidence, 12)  # 0.2, not 0.19999999999999996
 
     def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """One row per quantity (lr, batch_size in tokens, loss): ``estimate``, ``ci_lower``,
@@ -128,7 +132,8 @@ class Prediction:
             "lr_interval": _json_interval(self.lr_interval),
             "lr_bound": self.lr_bound,
             "lr_determined": self.lr_determined,
-            "batch_size_tokens": _json_number(self.batch_size),
+            "batch_size": _json_number(self.batch_size),
+            "batch_size_tokens": _json_number(self.batch_size),  # deprecated key (0.2): read batch_size
             "batch_size_seqs": self.batch_size_seqs,
             "batch_size_interval": _json_interval(self.batch_size_interval),
             "batch_size_bound": self.batch_size_bound,
@@ -141,6 +146,44 @@ class Prediction:
             "extrapolation": {k: _json_number(v) for k, v in self.extrapolation.items()},
             "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Prediction:
+        """The Prediction :meth:`to_dict` wrote (JSON nulls back to NaN, open ends to inf).
+
+        It carries no law, so :meth:`summary_frame` answers only at its own level.
+        """
+        try:
+            interval_of = {}
+            for q in ("lr", "batch_size", "loss"):
+                iv = d[f"{q}_interval"]
+                interval_of[q] = (
+                    None if iv is None else (_from_json(iv[0], math.nan), _from_json(iv[1], math.inf))
+                )
+            batch = d["batch_size"] if "batch_size" in d else d["batch_size_tokens"]
+            return cls(
+                model_size=float(d["model_size"]),
+                tokens=float(d["tokens"]),
+                seq_len=int(d["seq_len"]),
+                lr=_from_json(d["lr"], math.nan),
+                batch_size=_from_json(batch, math.nan),
+                batch_size_seqs=int(d["batch_size_seqs"]),
+                loss=d["loss"],
+                lr_interval=interval_of["lr"],
+                batch_size_interval=interval_of["batch_size"],
+                loss_interval=interval_of["loss"],
+                confidence=float(d["confidence"]),
+                law=str(d["law"]),
+                extrapolation={k: _from_json(v, math.inf) for k, v in d["extrapolation"].items()},
+                warnings=tuple(d["warnings"]),
+                lr_bound=d["lr_bound"],
+                batch_size_bound=d["batch_size_bound"],
+                lr_determined=bool(d["lr_determined"]),
+                batch_size_determined=bool(d["batch_size_determined"]),
+                loss_determined=bool(d["loss_determined"]),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise InputError(f"not a prediction written by Prediction.to_dict: {err!r}") from None
 
     def _parts(self, quantity: str) -> tuple[float | None, tuple | None, str | None, bool, str]:
         if quantity == "lr":

@@ -20,7 +20,9 @@ import html
 import math
 import warnings
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from scalelaw.exceptions import InputError
 
@@ -53,6 +55,20 @@ def resolve_alpha(alpha: float | None, confidence: float | None, where: str, sta
             raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
         return 1.0 - float(confidence)
     return check_alpha(DEFAULT_ALPHA if alpha is None else alpha)
+
+
+def std_err_from_interval(estimate: float, low: float, high: float, alpha: float) -> float:
+    """Normal-equivalent standard error of a positive quantity from its (1 - alpha) interval.
+
+    The interval is read on the log scale, where scalelaw's intervals are built, and
+    carried to the quantity's own scale by the delta method:
+    ``estimate * (log high - log low) / (2 z_{1 - alpha/2})``. NaN for an open, absent
+    or non-positive interval.
+    """
+    values = np.array([estimate, low, high], float)
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        return math.nan
+    return float(estimate * math.log(high / low) / (2 * stats.norm.ppf(1 - alpha / 2)))
 
 
 def level(alpha: float) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scalelaw.atomic import atomic_write
+from scalelaw.deprecation import keyword_only_since
 from scalelaw.exceptions import RunsTableError, show
 from scalelaw.record import REQUIRED_COLUMNS, stable_id
 
@@ -44,8 +45,9 @@ def _row_label(runs: pd.DataFrame, pos: int, source: str) -> str:
     return f"{where} (run_id={run_id!r})" if run_id is not None else where
 
 
+@keyword_only_since("0.2")
 def validate_runs(
-    runs: pd.DataFrame, source: str = "<DataFrame>", min_lrs: int = MIN_LRS_PER_CELL
+    runs: pd.DataFrame, *, source: str = "<DataFrame>", min_lrs: int = MIN_LRS_PER_CELL
 ) -> pd.DataFrame:
     """Check a runs table and return a normalized copy.
 
@@ -176,7 +178,8 @@ def divergence_reason(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> pd.S
     return pd.Series(reason, index=runs.index, name="excluded")
 
 
-def usable_runs(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> tuple[pd.DataFrame, str]:
+@keyword_only_since("0.2")
+def usable_runs(runs: pd.DataFrame, *, blowup: float = BLOWUP_FACTOR) -> tuple[pd.DataFrame, str]:
     """Runs that enter fits, and a note counting those left out (empty if none)."""
     reason = divergence_reason(runs, blowup)
     kept = runs[reason == ""]
@@ -273,7 +276,8 @@ def write_runs(runs: pd.DataFrame, path: str | os.PathLike) -> Path:
 STEPLAW_COLUMNS = ("h", "ffnh", "numh", "numl", "lr", "bs", "smooth loss", "N", "D")
 
 
-def import_steplaw(path: str | os.PathLike, seq_len: int = STEPLAW_SEQ_LEN) -> pd.DataFrame:
+@keyword_only_since("0.2")
+def import_steplaw(path: str | os.PathLike, *, seq_len: int = STEPLAW_SEQ_LEN) -> pd.DataFrame:
     """Convert the Step Law dense table (Li et al. 2025) to the runs-table schema.
 
     ``bs`` is in sequences of ``seq_len`` tokens; ``smooth loss`` (smoothed final

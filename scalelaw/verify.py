@@ -41,10 +41,11 @@ import numpy as np
 import pandas as pd
 
 from scalelaw.atomic import atomic_write_text
+from scalelaw.deprecation import keyword_only_since
 from scalelaw.exceptions import FitError, InputError, NotEnoughDataError
 from scalelaw.optima import regret
 from scalelaw.predict import Prediction
-from scalelaw.results import resolve_alpha
+from scalelaw.results import FittedResults, Summary, check_alpha, level, resolve_alpha, std_err_from_interval
 from scalelaw.shapes import non_embedding_params
 
 LR_FACTORS = (2**-0.5, 1.0, 2**0.5)
@@ -52,18 +53,23 @@ BATCH_FACTORS = (0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
-class Verification:
+class Verification(FittedResults):
     """The score of one prediction trained at a proxy scale (see the module docstring).
 
-    Units: ``params`` non-embedding parameters, ``tokens`` and batch sizes in tokens,
-    lr the peak (base) learning rate, losses in nats per token, ``regret_pct`` and
-    ``loss_error_pct`` in percent, ``wall_s`` seconds spent training the grid now
+    Units: ``model_size`` non-embedding parameters, ``tokens`` and batch sizes in
+    tokens, lr the peak (base) learning rate, losses in nats per token, ``regret_pct``
+    and ``loss_error_pct`` in percent, ``wall_s`` seconds spent training the grid now
     (0 when every run was reused from an earlier call).
+
+    The results protocol (:mod:`scalelaw.results`) reads the prediction being verified:
+    ``params`` are the predicted lr, batch size and loss, ``conf_int(alpha)`` their
+    intervals, and ``coefficients`` adds what training measured (``measured``: the best
+    setting's lr, batch size and loss).
     """
 
     width: int
     depth: int
-    params: int
+    model_size: int
     tokens: int
     prediction: Prediction
     lr_grid: tuple[float, ...]
@@ -92,6 +98,43 @@ class Verification:
             raise InputError("this Verification carries no runs (it was loaded from verify.json)")
         return seed_means(self.runs)
 
+    _index = ("quantity",)
+
+    @property
+    def default_alpha(self) -> float:  # the level the prediction was scored at
+        return self.prediction.alpha
+
+    def coefficients(self, alpha: float | None = None) -> pd.DataFrame:
+        """Rows lr, batch_size (tokens), loss: ``estimate`` (predicted), ``std_err``
+        (normal-equivalent, from the interval), ``ci_lower``/``ci_upper`` at (1 - alpha)
+        (default: the level it was scored at), ``measured`` (the best setting's value)."""
+        alpha = self.default_alpha if alpha is None else check_alpha(alpha)
+        frame = self.prediction.summary_frame(alpha).reset_index()
+        frame["std_err"] = [
+            std_err_from_interval(r.estimate, r.ci_lower, r.ci_upper, alpha) for r in frame.itertuples()
+        ]
+        frame["measured"] = [self.best_lr, float(self.best_batch_size), self.measured_best_loss]
+        return frame[["quantity", "estimate", "std_err", "ci_lower", "ci_upper", "measured"]]
+
+    def summary(self, alpha: float | None = None) -> Summary:
+        """The verdict and the scoring details; ``.frame``: :meth:`coefficients` at alpha."""
+        alpha = self.default_alpha if alpha is None else check_alpha(alpha)
+        frame = self.coefficients(alpha).set_index("quantity")
+        lines = [self.verdict(), ""]
+        lines.append(
+            f"  {'quantity':<12}{'predicted':>12}{level(alpha) + ' interval':>28}{'measured best':>15}"
+        )
+        for quantity, row in frame.iterrows():
+            interval = (
+                f"[{row['ci_lower']:>10.4g}, {row['ci_upper']:>10.4g}]"
+                if math.isfinite(row["ci_lower"])
+                else "n/a"
+            )
+            lines.append(f"  {quantity:<12}{row['estimate']:>12.4g}{interval:>28}{row['measured']:>15.4g}")
+        lines.append("")
+        lines.extend(self._details())
+        return Summary("\n".join(lines), frame, f"Verification at width {self.width} x depth {self.depth}")
+
     @property
     def predicted_loss(self) -> float | None:
         return self.prediction.loss
@@ -108,9 +151,9 @@ class Verification:
         """How far beyond the fitted range the target lies: N / max fitted N, D / max fitted D."""
         out = {}
         if "params_max" in self.fitted_range:
-            out["params"] = self.params / self.fitted_range["params_max"]
+            out["N"] = self.model_size / self.fitted_range["params_max"]
         if "tokens_max" in self.fitted_range:
-            out["tokens"] = self.tokens / self.fitted_range["tokens_max"]
+            out["D"] = self.tokens / self.fitted_range["tokens_max"]
         return out
 
     def verdict(self) -> str:
@@ -123,7 +166,7 @@ class Verification:
 
         head = (
             f"predicted lr {shown('lr', p.lr)}, B {shown('batch_size', p.batch_size)} tokens for width "
-            f"{self.width} (N {self.params:.3g}) at {self.tokens:,} tokens"
+            f"{self.width} (N {self.model_size:.3g}) at {self.tokens:,} tokens"
         )
         best = "best run" if self.seeds == 1 else "best setting"
         if not math.isfinite(self.regret_pct):
@@ -159,7 +202,8 @@ class Verification:
             "verdict": self.verdict(),
             "width": self.width,
             "depth": self.depth,
-            "params": self.params,
+            "model_size": self.model_size,
+            "params": self.model_size,  # deprecated key (0.2): read model_size
             "tokens": self.tokens,
             "predicted_lr": num(self.prediction.lr),
             "predicted_batch_size": num(self.prediction.batch_size),
@@ -184,7 +228,40 @@ class Verification:
             "cells_total": self.cells_total,
             "extrapolation": {k: num(v) for k, v in self.extrapolation.items()},
             "wall_s": self.wall_s,
+            "fitted_range": dict(self.fitted_range),
+            "prediction": self.prediction.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> Verification:
+        """The Verification :meth:`to_dict` wrote (without its runs: ``settings`` needs
+        the sweep's runs.parquet)."""
+        try:
+            return cls(
+                width=int(d["width"]),
+                depth=int(d["depth"]),
+                model_size=int(d["model_size"] if "model_size" in d else d["params"]),
+                tokens=int(d["tokens"]),
+                prediction=Prediction.from_dict(d["prediction"]),
+                lr_grid=tuple(float(x) for x in d["lr_grid"]),
+                batch_grid=tuple(int(x) for x in d["batch_grid"]),
+                best_lr=float(d["best_lr"]),
+                best_batch_size=int(d["best_batch_size"]),
+                measured_best_loss=_number(d["measured_best_loss"]),
+                predicted_setting_loss=_number(d["predicted_setting_loss"]),
+                regret_pct=_number(d["regret_pct"], math.inf),
+                lr_inside_interval=bool(d["lr_inside_interval"]),
+                batch_inside_interval=bool(d["batch_inside_interval"]),
+                runs_total=int(d["runs_total"]),
+                runs_diverged=int(d["runs_diverged"]),
+                seeds=int(d["seeds"]),
+                wall_s=float(d["wall_s"]),
+                cells_bracketed=d["cells_bracketed"],
+                cells_total=d["cells_total"],
+                fitted_range={k: float(v) for k, v in d.get("fitted_range", {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{source}: not a verification written by scalelaw verify ({err!r})") from None
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
@@ -192,9 +269,9 @@ class Verification:
             atomic_write_text(Path(path), text)
         return text
 
-    def summary(self) -> str:
+    def _details(self) -> list[str]:
         v = self.to_dict()
-        lines = [self.verdict(), ""]
+        lines = []
         lines.append(
             f"  grid: lr {[f'{x:.3g}' for x in self.lr_grid]} x batch {list(self.batch_grid)} tokens"
         )
@@ -216,7 +293,25 @@ class Verification:
             lines.append(f"  fitted cells bracketed: {self.cells_bracketed} of {self.cells_total}")
         if self.runs_diverged:
             lines.append(f"  {self.runs_diverged} of {self.runs_total} verification runs diverged")
-        return "\n".join(lines)
+        return lines
+
+
+def _number(x: float | None, missing: float = math.nan) -> float:
+    return missing if x is None else float(x)
+
+
+def load_verification(path: str | os.PathLike) -> Verification:
+    """Read a ``verify.json`` written by :func:`verify` (or :meth:`Verification.to_json`)."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: not a readable JSON file ({err})") from None
+    if not isinstance(d, dict):
+        raise InputError(f"{path}: expected a JSON object written by scalelaw verify")
+    return Verification.from_dict(d, source=str(path))
 
 
 def verification_grid(
@@ -304,7 +399,7 @@ def score(
     return Verification(
         width=int(width),
         depth=int(depth),
-        params=non_embedding_params(width, depth),
+        model_size=non_embedding_params(width, depth),
         tokens=int(runs["tokens"].iloc[0]),
         prediction=prediction,
         lr_grid=tuple(float(x) for x in lrs),
@@ -327,14 +422,15 @@ def score(
     )
 
 
+@keyword_only_since("0.2")
 def verify(
     law,
     spec,
+    *,
     width: int,
     depth: int,
     tokens: int,
     out: str | os.PathLike,
-    *,
     lr_factors: Sequence[float] = LR_FACTORS,
     batch_factors: Sequence[float] = BATCH_FACTORS,
     alpha: float | None = None,

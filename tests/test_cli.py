@@ -42,7 +42,7 @@ def test_fit_then_predict_end_to_end(runs_csv, tmp_path, capsys):
     pred = json.loads(capsys.readouterr().out)
     assert pred["model_size"] == 7e9 and pred["tokens"] == 1.4e12 and pred["seq_len"] == 4096
     assert pred["lr_interval"][0] < pred["lr"] < pred["lr_interval"][1]
-    assert pred["batch_size_seqs"] == round(pred["batch_size_tokens"] / 4096)
+    assert pred["batch_size_seqs"] == round(pred["batch_size"] / 4096)
     assert any("outside the range" in w for w in pred["warnings"])
 
 

@@ -12,13 +12,34 @@ import pytest
 import scalelaw
 from scalelaw import synthetic
 from scalelaw.laws import HyperparameterLaw, LossLaw
+from scalelaw.optima import CellOptima, fit_optima
 from scalelaw.results import Summary
+from scalelaw.synthetic import landscape
 from scalelaw.transfer import TransferFit
+from scalelaw.verify import Verification, score, verification_grid
+
+PROTOCOL = ["law", "loss law", "transfer fit", "cell optima", "verification"]
 
 
 @pytest.fixture(scope="module")
 def shared_grid_runs():
     return scalelaw.validate_runs(synthetic.make_runs(seed=2, shared_batch_grid=True))
+
+
+def trained_verification(law) -> Verification:
+    """The law's prediction at (1.2e9, 6e10) scored on runs of the synthetic landscape."""
+    n, d = 1.2e9, 6e10
+    prediction = law.predict(n, d, seq_len=1024)
+    lrs, batches = verification_grid(prediction, seq_len=1024)
+    table = pd.DataFrame(
+        [
+            {"run_id": f"{lr}-{b}", "params": int(n), "tokens": int(d), "lr": lr, "batch_size": b}
+            for lr in lrs
+            for b in batches
+        ]
+    )
+    table["loss"], table["diverged"] = landscape(n, d, table["lr"], table["batch_size"]), False
+    return score(table, prediction, width=4096, depth=6)
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +52,15 @@ def fitted(synthetic_law, shared_grid_runs):
             scalelaw.fit_transfer(runs),
             lambda o: TransferFit.from_dict(json.loads(o.to_json())),
         ),
+        "cell optima": (fit_optima(runs, n_boot=40), lambda o: CellOptima.from_dict(json.loads(o.to_json()))),
+        "verification": (
+            trained_verification(synthetic_law),
+            lambda o: Verification.from_dict(json.loads(o.to_json())),
+        ),
     }
 
 
-@pytest.mark.parametrize("name", ["law", "loss law", "transfer fit"])
+@pytest.mark.parametrize("name", PROTOCOL)
 @pytest.mark.parametrize("alpha", [0.2, 0.05])
 def test_every_fitted_object_follows_the_protocol(fitted, name, alpha):
     obj, reload = fitted[name]
@@ -56,6 +82,11 @@ def test_every_fitted_object_follows_the_protocol(fitted, name, alpha):
     assert "<table" in summary._repr_html_() and summary.title in summary._repr_html_()
     again = reload(obj)
     np.testing.assert_allclose(again.params, params, rtol=1e-12)
+    if name == "verification" and alpha != obj.default_alpha:
+        # verify.json holds the intervals it was scored at; another level needs the law
+        with pytest.raises(scalelaw.InputError, match="carries no law"):
+            again.conf_int(alpha)
+        return
     np.testing.assert_allclose(again.conf_int(alpha), ci, rtol=1e-9)
 
 
@@ -167,3 +198,42 @@ def test_the_loss_law_answers_a_prediction_table_the_statsmodels_way(synthetic_l
     ).all()
     wide = loss.get_prediction(1e9, 5e10, alpha=0.05)
     assert wide["obs_ci_upper"].iloc[0] > frame["obs_ci_upper"].iloc[1]
+
+
+def test_cell_optima_intervals_are_the_bootstrap_percentiles_of_their_draws(fitted):
+    optima: CellOptima = fitted["cell optima"][0]
+    assert optima.params.index.names == ["params", "tokens", "quantity"]
+    first = optima.table.iloc[0]
+    key = (first["params"], first["tokens"])
+    assert optima.params[(*key, "lr")] == first["lr_opt"]
+    assert optima.params[(*key, "batch_size")] == first["batch_size_opt"]
+    ci = optima.conf_int().loc[(*key, "lr")]
+    assert (ci["lower"], ci["upper"]) == pytest.approx((first["lr_opt_lo"], first["lr_opt_hi"]))
+    lows = np.quantile(optima.draws[0, :, 0], [0.025, 0.975])
+    assert tuple(optima.conf_int(0.05).loc[(*key, "lr")]) == pytest.approx(tuple(lows))
+    assert f"{len(optima.table)} cells" in optima.summary()
+
+
+def test_a_verification_reads_the_prediction_it_scored_and_what_was_measured(fitted):
+    v: Verification = fitted["verification"][0]
+    table = v.coefficients()
+    assert table["quantity"].tolist() == ["lr", "batch_size", "loss"]
+    assert table["estimate"].tolist()[:2] == [v.prediction.lr, v.prediction.batch_size]
+    assert table["measured"].tolist() == [v.best_lr, v.best_batch_size, v.measured_best_loss]
+    assert v.summary().startswith(v.verdict()) and "measured best" in v.summary()
+    again = Verification.from_dict(json.loads(v.to_json()))
+    assert again.verdict() == v.verdict() and again.model_size == v.model_size
+    assert again.prediction.to_dict() == v.prediction.to_dict()
+    with pytest.raises(scalelaw.InputError, match="not a verification"):
+        Verification.from_dict({"width": 3})
+
+
+def test_arguments_after_the_data_are_keyword_only_and_old_positional_calls_still_work(shared_grid_runs):
+    runs = shared_grid_runs
+    with pytest.warns(DeprecationWarning, match="pass window, min_points, n_boot by keyword"):
+        old = scalelaw.cell_optima(runs, 0.01, 8, 0)
+    pd.testing.assert_frame_equal(old, scalelaw.cell_optima(runs, window=0.01, min_points=8, n_boot=0))
+    with pytest.raises(TypeError, match="multiple values for argument 'window'"):
+        scalelaw.cell_optima(runs, 0.01, window=0.02)
+    with pytest.raises(TypeError, match="takes 1 positional"):
+        scalelaw.validate_runs(runs, "a", 1, "too many")
