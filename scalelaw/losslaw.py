@@ -142,11 +142,27 @@ def fit_loss_law(
     huber_delta: float = HUBER_DELTA,
     source: str = "<table>",
 ) -> LossLaw:
-    """Fit L(N, D) to a table with columns ``params`` (N), ``tokens`` (D), ``loss``.
+    """Fit L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al. 2022) by Huber loss.
 
-    Every row is one point (e.g. one final loss per run, or one optimum per cell).
-    Returns a :class:`~scalelaw.laws.LossLaw` whose ``draws`` hold ``n_boot``
-    bootstrap refits (each searched on a coarser grid, to stay fast).
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``params`` (N, non-embedding parameters), ``tokens`` (D) and ``loss``
+        (nats per token); every row is one point (one final loss per run, or one
+        optimum per cell).
+    n_boot, seed : int
+        Bootstrap refits over the rows (each searched on a coarser grid, to stay fast)
+        and their seed; 0 gives no intervals.
+    huber_delta : float
+        Huber threshold on log-loss residuals.
+    source : str
+        What the table is, for error messages.
+
+    Returns
+    -------
+    LossLaw
+        The fitted law; its ``draws`` hold the bootstrap refits, and it follows the
+        results protocol (``params`` by term E, A, B, alpha, beta).
     """
     n, d, loss = _check_table(table, source)
     params = _fit_once(n, d, loss, huber_delta)

@@ -51,6 +51,20 @@ def validate_runs(
 ) -> pd.DataFrame:
     """Check a runs table and return a normalized copy.
 
+    Parameters
+    ----------
+    runs : DataFrame
+        One row per run, the schema of ``../shared/design.md``.
+    source : str
+        Where the table came from, named in every error.
+    min_lrs : int
+        Fewest distinct lr values a cell must have (1 checks the schema only).
+
+    Returns
+    -------
+    DataFrame
+        The normalized copy (below).
+
     Raises :class:`RunsTableError` for: a missing required column, a value that is not
     a number, a non-positive or non-finite ``params``/``tokens``/``lr``/``batch_size``,
     a loss <= 0, duplicate ``run_id`` values, and a cell with fewer than 3 distinct lr
@@ -180,7 +194,21 @@ def divergence_reason(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> pd.S
 
 @keyword_only_since("0.2")
 def usable_runs(runs: pd.DataFrame, *, blowup: float = BLOWUP_FACTOR) -> tuple[pd.DataFrame, str]:
-    """Runs that enter fits, and a note counting those left out (empty if none)."""
+    """Runs that enter fits, and a note counting those left out (empty if none).
+
+    Parameters
+    ----------
+    runs : DataFrame
+        A validated runs table.
+    blowup : float
+        A run whose loss exceeds ``blowup`` times its cell's best counts as diverged,
+        as do NaN/inf losses and runs flagged ``diverged``.
+
+    Returns
+    -------
+    (DataFrame, str)
+        The kept runs and a one-line note of what was left out and why.
+    """
     reason = divergence_reason(runs, blowup)
     kept = runs[reason == ""]
     counts = reason[reason != ""].value_counts()
@@ -260,8 +288,18 @@ def _format_from_suffix(path: Path) -> str:
 def write_runs(runs: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Validate the schema and write a runs table atomically (temp file + rename).
 
-    CSV or Parquet by extension. Cells may hold any number of lr values here (a sweep
-    in progress); :func:`read_runs` for fitting asks for 3.
+    Parameters
+    ----------
+    runs : DataFrame
+        A runs table; cells may hold any number of lr values here (a sweep in
+        progress); :func:`read_runs` for fitting asks for 3.
+    path : path
+        Destination, CSV or Parquet by its extension.
+
+    Returns
+    -------
+    Path
+        The path written.
     """
     path = Path(path)
     fmt = _format_from_suffix(path)
@@ -280,8 +318,18 @@ STEPLAW_COLUMNS = ("h", "ffnh", "numh", "numl", "lr", "bs", "smooth loss", "N", 
 def import_steplaw(path: str | os.PathLike, *, seq_len: int = STEPLAW_SEQ_LEN) -> pd.DataFrame:
     """Convert the Step Law dense table (Li et al. 2025) to the runs-table schema.
 
-    ``bs`` is in sequences of ``seq_len`` tokens; ``smooth loss`` (smoothed final
-    training loss) becomes ``loss``; ``N`` is already non-embedding.
+    Parameters
+    ----------
+    path : path
+        The published CSV (columns ``N``, ``D``, ``lr``, ``bs``, ``smooth loss``).
+    seq_len : int
+        Tokens per sequence: ``bs`` counts sequences of this many tokens.
+
+    Returns
+    -------
+    DataFrame
+        A validated runs table: ``smooth loss`` (smoothed final training loss) becomes
+        ``loss``; ``N`` is already non-embedding.
     """
     path = Path(path)
     try:

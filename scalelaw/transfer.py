@@ -169,11 +169,27 @@ class TransferFit(FittedResults):
 def fit_transfer(
     runs: pd.DataFrame, *, alpha: float | None = None, confidence: float | None = None
 ) -> TransferFit:
-    """Fit lr*(N | D, B) ∝ N^alpha to a runs table; see the module docstring.
+    """Fit lr*(N | D, B) ∝ N^exp_N to a runs table: how far the optimal lr moves with
+    width at a fixed token budget and batch size (see the module docstring).
 
-    ``alpha``: intervals at (1 - alpha), 80% by default (``confidence`` is the deprecated
-    spelling of 1 - alpha). Raises :class:`scalelaw.NotEnoughDataError` naming what is
-    missing when no exponent can be fitted.
+    Parameters
+    ----------
+    runs : DataFrame
+        A validated runs table with at least two model sizes sharing a (D, batch size).
+    alpha : float, optional
+        Intervals at (1 - alpha), default 0.2 (80%); ``confidence`` is the deprecated
+        spelling of 1 - alpha.
+
+    Returns
+    -------
+    TransferFit
+        The exponent ``exp_N`` with its t interval, the per-group optima it was fitted
+        on, and the results protocol.
+
+    Raises
+    ------
+    NotEnoughDataError
+        Naming what is missing when no exponent can be fitted.
     """
     alpha = resolve_alpha(alpha, confidence, "fit_transfer")
     rows = lr_optima_by_batch(runs)
