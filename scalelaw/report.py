@@ -774,7 +774,10 @@ def verification_html(v, more: Sequence[str] = ()) -> str:
     return (
         f"<p class='verdict'><b>{html.escape(v.verdict())}</b></p>"
         f"<div class='targets'><table class='t'>{table}</table>"
-        f"{_img(verification_figure(v), 'verification grid')}</div>" + "".join(more)
+        f"{_img(verification_figure(v), 'verification grid')}</div>"
+        f"<p>Predicted against measured ({level(v.default_alpha)} intervals):</p>"
+        + _table(v.summary().frame.reset_index())
+        + "".join(more)
     )
 
 

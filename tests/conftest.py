@@ -23,6 +23,28 @@ def synthetic_law(synthetic_runs):
 
 
 @pytest.fixture(scope="session")
+def synthetic_verification(synthetic_law):
+    """The synthetic law's prediction at (1.2e9, 6e10), beyond its fitted range, scored
+    on the default 3 x 3 grid of runs whose losses are the synthetic landscape's."""
+    import pandas as pd
+
+    from scalelaw.synthetic import landscape
+    from scalelaw.verify import score, verification_grid
+
+    n, d = 1.2e9, 6e10
+    prediction = synthetic_law.predict(n, d, seq_len=1024)
+    lrs, batches = verification_grid(prediction, seq_len=1024)
+    rows = [
+        {"run_id": f"{lr}-{b}", "params": int(n), "tokens": int(d), "lr": lr, "batch_size": b}
+        for lr in lrs
+        for b in batches
+    ]
+    table = pd.DataFrame(rows)
+    table["loss"], table["diverged"] = landscape(n, d, table["lr"], table["batch_size"]), False
+    return score(table, prediction, width=4096, depth=6)
+
+
+@pytest.fixture(scope="session")
 def steplaw_runs():
     if not STEPLAW.is_file():
         pytest.skip(f"Step Law table not found at {STEPLAW} (../shared is absent)")

@@ -189,3 +189,17 @@ def test_a_censored_report_shows_the_bound_first(one_edge):
     assert "7.41e+05, 7.41e+05" not in text
     assert text.count("6 cells: optimum on the smallest batch-size swept (7.41e+05 tokens)") == 1
     assert len(images(text)) == 6  # shared batch grid: the μTransfer figure too
+
+
+def test_the_verification_section_shows_predicted_against_measured(synthetic_verification):
+    from scalelaw.report import verification_html
+
+    v = synthetic_verification
+    page = verification_html(v)
+    assert v.verdict() in page.replace("&#x27;", "'") and "Predicted against measured (80% intervals)" in page
+    rows = re.findall(r"<tr>\s*<td>(\w+)</td>(.*?)</tr>", page[page.index("Predicted against") :], re.S)
+    cells = {q: [float(x) for x in re.findall(r"<td>([^<]+)</td>", rest)] for q, rest in rows}
+    assert list(cells) == ["lr", "batch_size", "loss"]  # estimate, std_err, ci_lower, ci_upper, measured
+    assert cells["batch_size"][-1] == pytest.approx(v.best_batch_size, rel=1e-3)
+    assert cells["lr"][0] == pytest.approx(v.prediction.lr, rel=1e-3)
+    assert cells["lr"][2] < cells["lr"][0] < cells["lr"][3]

@@ -14,9 +14,8 @@ from scalelaw import synthetic
 from scalelaw.laws import HyperparameterLaw, LossLaw
 from scalelaw.optima import CellOptima, fit_optima
 from scalelaw.results import Summary
-from scalelaw.synthetic import landscape
 from scalelaw.transfer import TransferFit
-from scalelaw.verify import Verification, score, verification_grid
+from scalelaw.verify import Verification
 
 PROTOCOL = ["law", "loss law", "transfer fit", "cell optima", "verification"]
 
@@ -26,24 +25,8 @@ def shared_grid_runs():
     return scalelaw.validate_runs(synthetic.make_runs(seed=2, shared_batch_grid=True))
 
 
-def trained_verification(law) -> Verification:
-    """The law's prediction at (1.2e9, 6e10) scored on runs of the synthetic landscape."""
-    n, d = 1.2e9, 6e10
-    prediction = law.predict(n, d, seq_len=1024)
-    lrs, batches = verification_grid(prediction, seq_len=1024)
-    table = pd.DataFrame(
-        [
-            {"run_id": f"{lr}-{b}", "params": int(n), "tokens": int(d), "lr": lr, "batch_size": b}
-            for lr in lrs
-            for b in batches
-        ]
-    )
-    table["loss"], table["diverged"] = landscape(n, d, table["lr"], table["batch_size"]), False
-    return score(table, prediction, width=4096, depth=6)
-
-
 @pytest.fixture(scope="module")
-def fitted(synthetic_law, shared_grid_runs):
+def fitted(synthetic_law, shared_grid_runs, synthetic_verification):
     runs = shared_grid_runs
     return {
         "law": (synthetic_law, lambda o: HyperparameterLaw.from_dict(json.loads(o.to_json()))),
@@ -54,7 +37,7 @@ def fitted(synthetic_law, shared_grid_runs):
         ),
         "cell optima": (fit_optima(runs, n_boot=40), lambda o: CellOptima.from_dict(json.loads(o.to_json()))),
         "verification": (
-            trained_verification(synthetic_law),
+            synthetic_verification,
             lambda o: Verification.from_dict(json.loads(o.to_json())),
         ),
     }
