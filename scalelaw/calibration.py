@@ -1,0 +1,115 @@
+"""Calibrated prediction intervals: learn, from a table's own extrapolation folds, how
+much wider than the bootstrap says the lr* and B* intervals must be.
+
+A bootstrap over cells measures how much the fitted law moves when the cells are
+resampled; it does not see how wrong the law's form is away from the data, which is
+what a user extrapolating to a big run meets. So, split-conformal style: refit the law
+with the largest model sizes (and, separately, the largest token budgets) held out,
+k = 1..``MAX_K``; for every held-out cell whose optimum its grid brackets, take the
+ratio of the law's log error there to its 80% interval's log half-width; the factor is
+the conformal 80% quantile of those ratios. It narrows intervals as readily as it
+widens them: on the Step Law table the bootstrap's 80% intervals held 94-100% of
+held-out optima, too wide to be informative. The interval's log spread is multiplied by it
+(``PowerLaw.calibration``); the bootstrap part of that spread already grows with the
+distance from the fitted range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scalelaw.crossval import folds
+from scalelaw.exceptions import ScalelawError
+from scalelaw.laws import CALIBRATION_MIN_RATIOS, HyperparameterLaw, PowerLaw, describe_calibration
+
+CALIBRATION_ALPHA = 0.2  # the level the factor is learned at: the product's 80% intervals
+MIN_RATIOS = CALIBRATION_MIN_RATIOS
+MIN_FACTOR = 0.25  # never shrink an interval's spread below a quarter of the bootstrap's
+MAX_K = 2  # hold out the 1 and the 2 largest values of N (and of D)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Interval factors for the lr and batch-size laws and what they were learned from."""
+
+    lr: float
+    batch_size: float
+    lr_points: int
+    batch_points: int
+    folds: int
+
+    def describe(self) -> str:
+        return describe_calibration(self.to_dict())
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("lr", "batch_size", "lr_points", "batch_points", "folds")}
+
+
+def conformal_factor(ratios: np.ndarray, alpha: float = CALIBRATION_ALPHA) -> float:
+    """The split-conformal (1 - alpha) quantile of |error| / half-width ratios, at least
+    MIN_FACTOR (1.0, no calibration, when there are fewer than MIN_RATIOS ratios)."""
+    ratios = np.sort(np.asarray(ratios, float)[np.isfinite(ratios)])
+    if len(ratios) < MIN_RATIOS:
+        return 1.0
+    rank = min(math.ceil((len(ratios) + 1) * (1 - alpha)), len(ratios))
+    return max(MIN_FACTOR, float(ratios[rank - 1]))
+
+
+def _ratio(law: PowerLaw, n: float, d: float, optimum: float) -> float:
+    """|log optimum - log prediction| over the 80% interval's log half-width."""
+    interval = law.interval(n, d, alpha=CALIBRATION_ALPHA)
+    if interval is None or not law.determined or law.bound is not None:
+        return math.nan
+    half = 0.5 * math.log(interval[1] / interval[0])
+    return abs(math.log(optimum / law(n, d))) / half if half > 0 else math.nan
+
+
+def calibrate(
+    runs: pd.DataFrame, optima: pd.DataFrame, refit: Callable[[pd.DataFrame], HyperparameterLaw]
+) -> Calibration:
+    """Learn the interval factors (module docstring) for laws ``refit`` fits to ``runs``.
+
+    ``optima``: the cell optima of the whole table (:func:`scalelaw.optima.cell_optima`);
+    a held-out cell counts for lr (batch size) when its lr (batch) optimum is bracketed.
+    A fold whose refit fails (too few cells left) is skipped.
+    """
+    schemes = [
+        s
+        for s, col in (("leave-largest-N-out", "params"), ("leave-largest-D-out", "tokens"))
+        if runs[col].nunique() >= 3
+    ]
+    if not schemes:
+        return Calibration(1.0, 1.0, 0, 0, 0)
+    try:
+        splits = folds(runs, schemes, max_k=MAX_K)
+    except ScalelawError:
+        return Calibration(1.0, 1.0, 0, 0, 0)
+    table = optima.drop_duplicates(["params", "tokens"]).set_index(["params", "tokens"])
+    lr_ratios, b_ratios, used = [], [], 0
+    for fold in splits:
+        try:
+            law = refit(fold.train)
+        except ScalelawError:
+            continue
+        used += 1
+        for (n, d), _ in fold.test.groupby(["params", "tokens"]):
+            if (n, d) not in table.index:
+                continue
+            row = table.loc[(n, d)]
+            if row["lr_bracketed"]:
+                lr_ratios.append(_ratio(law.lr, n, d, row["lr_opt"]))
+            if row["batch_bracketed"]:
+                b_ratios.append(_ratio(law.batch_size, n, d, row["batch_size_opt"]))
+    lr_ratios, b_ratios = np.array(lr_ratios, float), np.array(b_ratios, float)
+    return Calibration(
+        lr=conformal_factor(lr_ratios),
+        batch_size=conformal_factor(b_ratios),
+        lr_points=int(np.isfinite(lr_ratios).sum()),
+        batch_points=int(np.isfinite(b_ratios).sum()),
+        folds=used,
+    )
