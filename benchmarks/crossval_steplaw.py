@@ -37,6 +37,7 @@ def estimators(n_boot: int) -> dict:
         "surface": fitted("surface"),
         "optima": fitted("optima"),
         "band": fitted("band"),
+        "average": fitted("average"),
         "steplaw*": lambda train: scalelaw.get_law("steplaw"),
         "deepseek": lambda train: scalelaw.get_law("deepseek"),
     }

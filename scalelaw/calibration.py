@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scalelaw.crossval import folds
+from scalelaw.crossval import Fold, folds
 from scalelaw.exceptions import ScalelawError
 from scalelaw.laws import CALIBRATION_MIN_RATIOS, HyperparameterLaw, PowerLaw, describe_calibration
 
@@ -69,34 +69,28 @@ def _ratio(law: PowerLaw, n: float, d: float, optimum: float) -> float:
     return abs(math.log(optimum / law(n, d))) / half if half > 0 else math.nan
 
 
-def calibrate(
-    runs: pd.DataFrame, optima: pd.DataFrame, refit: Callable[[pd.DataFrame], HyperparameterLaw]
-) -> Calibration:
-    """Learn the interval factors (module docstring) for laws ``refit`` fits to ``runs``.
+def calibration_folds(runs: pd.DataFrame) -> list[Fold]:
+    """Leave-largest-k folds (k = 1..MAX_K) along N and along D, where 3+ values vary."""
+    schemes = [
+        scheme
+        for scheme, column in (("leave-largest-N-out", "params"), ("leave-largest-D-out", "tokens"))
+        if runs[column].nunique() >= 3
+    ]
+    try:
+        return folds(runs, schemes, max_k=MAX_K) if schemes else []
+    except ScalelawError:
+        return []
+
+
+def calibrate_on(fitted: list[tuple[Fold, HyperparameterLaw]], optima: pd.DataFrame) -> Calibration:
+    """The interval factors from laws already fitted on calibration folds.
 
     ``optima``: the cell optima of the whole table (:func:`scalelaw.optima.cell_optima`);
     a held-out cell counts for lr (batch size) when its lr (batch) optimum is bracketed.
-    A fold whose refit fails (too few cells left) is skipped.
     """
-    schemes = [
-        s
-        for s, col in (("leave-largest-N-out", "params"), ("leave-largest-D-out", "tokens"))
-        if runs[col].nunique() >= 3
-    ]
-    if not schemes:
-        return Calibration(1.0, 1.0, 0, 0, 0)
-    try:
-        splits = folds(runs, schemes, max_k=MAX_K)
-    except ScalelawError:
-        return Calibration(1.0, 1.0, 0, 0, 0)
     table = optima.drop_duplicates(["params", "tokens"]).set_index(["params", "tokens"])
-    lr_ratios, b_ratios, used = [], [], 0
-    for fold in splits:
-        try:
-            law = refit(fold.train)
-        except ScalelawError:
-            continue
-        used += 1
+    lr_ratios, b_ratios = [], []
+    for fold, law in fitted:
         for (n, d), _ in fold.test.groupby(["params", "tokens"]):
             if (n, d) not in table.index:
                 continue
@@ -111,5 +105,26 @@ def calibrate(
         batch_size=conformal_factor(b_ratios),
         lr_points=int(np.isfinite(lr_ratios).sum()),
         batch_points=int(np.isfinite(b_ratios).sum()),
-        folds=used,
+        folds=len(fitted),
     )
+
+
+def fit_folds(
+    splits: list[Fold], refit: Callable[[pd.DataFrame], HyperparameterLaw]
+) -> list[tuple[Fold, HyperparameterLaw]]:
+    """``refit`` on each fold's training runs; a fold whose refit fails (too few cells
+    left, a landscape it cannot fit) is skipped."""
+    out = []
+    for fold in splits:
+        try:
+            out.append((fold, refit(fold.train)))
+        except ScalelawError:
+            continue
+    return out
+
+
+def calibrate(
+    runs: pd.DataFrame, optima: pd.DataFrame, refit: Callable[[pd.DataFrame], HyperparameterLaw]
+) -> Calibration:
+    """Learn the interval factors (module docstring) for laws ``refit`` fits to ``runs``."""
+    return calibrate_on(fit_folds(calibration_folds(runs), refit), optima)

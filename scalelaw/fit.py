@@ -7,6 +7,9 @@ Two estimators for the hyperparameter laws (``method``):
 - ``"optima"``: the classic two-stage fit: per-cell optima (:mod:`scalelaw.optima`),
   then ordinary least squares of log optimum on log N, log D with statsmodels
   (analytic standard errors), bootstrap over cells for prediction intervals.
+- ``"average"``: the surface and band laws averaged (a weighted geometric mean of
+  their predictions), the weight chosen by regret on the table's own extrapolation
+  folds (:mod:`scalelaw.averaging`).
 - ``"band"``: the plain method of the Step Law and DeepSeek papers, the baseline the
   others must beat: every run within ``window`` of its cell's best loss is a
   near-optimal point, and OLS of their log lr (log batch size) on log N, log D gives
@@ -32,15 +35,17 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from scalelaw.averaging import choose_weight, combine_laws, fold_errors
 from scalelaw.calibration import calibrate as calibrate_intervals
-from scalelaw.exceptions import InputError, NotEnoughDataError
+from scalelaw.calibration import calibrate_on, calibration_folds, fit_folds
+from scalelaw.exceptions import InputError, NotEnoughDataError, ScalelawError
 from scalelaw.laws import TERMS, HyperparameterLaw, LossLaw, PowerLaw
 from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import MIN_POINTS, WINDOW, cell_optima, iter_cells
 from scalelaw.runs import usable_runs, validate_runs
 from scalelaw.surface import FitError, fit_surface, surface_data
 
-METHODS = ("surface", "optima", "band", "auto")
+METHODS = ("surface", "optima", "band", "average", "auto")
 CALIBRATION_MIN_BOOT = 20  # fewer bootstrap draws give no spread worth calibrating
 CALIBRATION_BOOT = 100  # bootstrap draws of each calibration refit
 
@@ -233,10 +238,11 @@ def fit(
     runs : DataFrame
         A runs table (design.md schema: params, tokens, lr, batch_size in tokens, loss).
         Diverged runs are left out with a note.
-    method : {"surface", "optima", "band", "auto"}
+    method : {"surface", "optima", "band", "average", "auto"}
         "surface": the joint fit of every cell's bowl; "optima": two stages, each cell's
         optimum, then power laws through them; "band": OLS through every near-optimal
-        run (the Step Law paper's method); "auto": the surface where the table
+        run (the Step Law paper's method); "average": surface and band averaged with
+        a weight chosen on the table's extrapolation folds; "auto": the surface where the table
         supports it, else the two-stage fit, the surface's refusal kept in the notes.
     lr_terms, batch_terms : tuple of {"N", "D"}, optional
         What each power law depends on (default: each of N and D that varies across the
@@ -282,6 +288,15 @@ def fit(
             return dataclasses.replace(
                 law, notes=(f"joint surface fit refused ({err}); two-stage fit", *law.notes)
             )
+    if method == "average":
+        return _fit_average(
+            runs,
+            dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points, seed=seed),
+            n_boot=n_boot,
+            loss_law=loss_law,
+            name=name,
+            calibrate=calibrate,
+        )
     for label, value in (("n_boot", n_boot), ("min_points", min_points), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise InputError(f"{label} must be a non-negative integer, got {value!r}")
@@ -399,6 +414,52 @@ def fit(
         notes=tuple(notes),
         settings=settings,
         optima=optima,
+    )
+
+
+def _fit_average(
+    runs: pd.DataFrame, common: dict, *, n_boot: int, loss_law: bool, name: str | None, calibrate: bool
+) -> HyperparameterLaw:
+    """``method="average"``: see :mod:`scalelaw.averaging`."""
+    band = fit(runs, method="band", n_boot=n_boot, loss_law=False, calibrate=False, **common)
+    try:
+        surface = fit(runs, method="surface", n_boot=n_boot, loss_law=loss_law, calibrate=False, **common)
+    except (FitError, NotEnoughDataError) as err:
+        law = fit(runs, method="band", n_boot=n_boot, loss_law=loss_law, calibrate=calibrate, **common)
+        return dataclasses.replace(
+            law, notes=(f"joint surface fit refused ({err}); band law alone", *law.notes)
+        )
+    fold_boot = min(n_boot, CALIBRATION_BOOT) if calibrate else 0
+    pairs = []
+    for fold, s_law in fit_folds(
+        calibration_folds(validate_runs(runs)),
+        lambda train: fit(
+            train, method="surface", n_boot=fold_boot, loss_law=False, calibrate=False, **common
+        ),
+    ):
+        try:
+            b_law = fit(
+                fold.train, method="band", n_boot=fold_boot, loss_law=False, calibrate=False, **common
+            )
+        except ScalelawError:
+            continue
+        pairs.append((fold, s_law, b_law))
+    weight = choose_weight(fold_errors(pairs, surface.optima))
+    law = combine_laws(surface, band, weight)
+    settings = dict(surface.settings, average_weight=weight, average_folds=len(pairs))
+    if calibrate and n_boot >= CALIBRATION_MIN_BOOT:
+        calibration = calibrate_on([(f, combine_laws(a, b, weight)) for f, a, b in pairs], surface.optima)
+        law = dataclasses.replace(
+            law,
+            lr=dataclasses.replace(law.lr, calibration=calibration.lr),
+            batch_size=dataclasses.replace(law.batch_size, calibration=calibration.batch_size),
+        )
+        settings["calibration"] = calibration.to_dict()
+    return dataclasses.replace(
+        law,
+        name=name or f"fitted (average, {len(surface.optima)} cells)",
+        method="average",
+        settings=settings,
     )
 
 

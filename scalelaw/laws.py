@@ -450,6 +450,12 @@ class HyperparameterLaw(FittedResults):
             f"  source: {self.source}",
             f"  method: {self.method}",
         ]
+        if "average_weight" in self.settings:
+            w = self.settings["average_weight"]
+            lines.append(
+                f"  weights: surface {w:.2f}, band {1 - w:.2f} (least mean + max error on "
+                f"{self.settings['average_folds']} extrapolation folds)"
+            )
         if self.fit_range:
             n, d = self.fit_range["N"], self.fit_range["D"]
             lines.append(f"  fitted on N in [{n[0]:.3g}, {n[1]:.3g}], D in [{d[0]:.3g}, {d[1]:.3g}]")

@@ -1,0 +1,116 @@
+"""Cross-validation, interval calibration and model averaging on synthetic tables whose
+true laws are known (scalelaw.synthetic)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelaw
+from scalelaw import synthetic
+from scalelaw.averaging import choose_weight, combine
+from scalelaw.calibration import conformal_factor
+from scalelaw.crossval import crossvalidate, folds, summarize
+from scalelaw.laws import PowerLaw
+
+TRUE_LR = PowerLaw(
+    "lr",
+    "peak learning rate",
+    math.log(synthetic.LR_COEF),
+    {"N": synthetic.LR_EXP_N, "D": synthetic.LR_EXP_D},
+)
+TRUE_BATCH = PowerLaw(
+    "batch_size", "tokens per step", math.log(synthetic.B_COEF), {"N": 0.0, "D": synthetic.B_EXP_D}
+)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return scalelaw.validate_runs(synthetic.make_runs(seed=3))
+
+
+def test_folds_hold_out_whole_cells_and_keep_two_sizes_and_budgets_to_fit(runs):
+    made = folds(runs, ["leave-one-N-out", "leave-largest-N-out", "leave-one-D-out", "leave-largest-D-out"])
+    names = [f.name for f in made]
+    assert names[:4] == [f"N={n:.3g}" for n in synthetic.SIZES]
+    assert [f.name for f in made if f.scheme == "leave-largest-N-out"] == ["largest 1 N", "largest 2 N"]
+    assert [f.name for f in made if f.scheme == "leave-largest-D-out"] == ["largest 1 D"]
+    for f in made:
+        assert set(f.train.index).isdisjoint(f.test.index) and len(f.train) + len(f.test) == len(runs)
+        assert f.train["params"].nunique() >= 2 and f.train["tokens"].nunique() >= 2
+    largest2 = next(f for f in made if f.name == "largest 2 N")
+    assert sorted(largest2.test["params"].unique()) == list(synthetic.SIZES[-2:])
+    with pytest.raises(scalelaw.InputError, match="unknown cross-validation scheme"):
+        folds(runs, ["leave-one-out"])
+
+
+def test_the_protocol_scores_the_true_law_perfectly_and_a_fitted_law_close_to_it(runs):
+    truth = scalelaw.HyperparameterLaw(
+        "truth", "synthetic", TRUE_LR, TRUE_BATCH, fit_range={"N": (2e7, 3e8), "D": (2e9, 2e10)}
+    )
+    estimators = {
+        "truth": lambda train: truth,
+        "surface": lambda train: scalelaw.fit(train, n_boot=30, loss_law=False, calibrate=False),
+    }
+    scores = crossvalidate(runs, estimators, schemes=["leave-largest-N-out"])
+    table = summarize(scores).set_index("estimator")
+    # Regret is measured against each cell's best noisy run, so even the truth pays the
+    # luck of the best of ~135 runs with 0.05% noise (about 2.5 sd): ~0.1%.
+    assert table.loc["truth", "max_regret_pct"] < 0.15
+    assert table.loc["surface", "mean_regret_pct"] < table.loc["truth", "mean_regret_pct"] + 0.02
+    fitted = scores[scores["estimator"] == "surface"]
+    np.testing.assert_allclose(
+        fitted["lr_pred"], synthetic.true_lr(fitted["params"], fitted["tokens"]), rtol=0.05
+    )
+    assert table.loc["surface", "cells"] == 3 + 6 and table.loc[
+        "surface", "max_extrapolation_N"
+    ] == pytest.approx(3e8 / 5e7)
+    assert np.isnan(table.loc["truth", "lr_coverage"])  # no draws, no interval, no coverage
+
+
+def test_the_conformal_factor_makes_an_overconfident_interval_cover_80_percent():
+    rng = np.random.default_rng(0)
+    ratios = np.abs(rng.normal(0, 2.0, 400)) / 1.2816  # errors twice what the interval expects
+    factor = conformal_factor(ratios)
+    assert factor == pytest.approx(2.0, rel=0.15)
+    assert 0.80 <= np.mean(ratios <= factor) <= 0.83
+    narrow = conformal_factor(np.abs(rng.normal(0, 0.5, 400)) / 1.2816)
+    assert narrow == pytest.approx(0.5, rel=0.15)  # too wide intervals are narrowed too
+    assert conformal_factor([5.0, 6.0, 7.0]) == 1.0  # too few held-out optima: left as is
+
+
+def test_calibration_scales_the_prediction_interval_and_is_recorded(runs):
+    law = scalelaw.fit(runs, n_boot=30, loss_law=False)
+    raw = scalelaw.fit(runs, n_boot=30, loss_law=False, calibrate=False)
+    cal = law.settings["calibration"]
+    assert cal["folds"] == 3 and cal["lr_points"] >= 4
+    (lo, hi), (rlo, rhi) = law.lr.interval(1e9, 5e10), raw.lr.interval(1e9, 5e10)
+    assert math.log(hi / lo) == pytest.approx(cal["lr"] * math.log(rhi / rlo), rel=1e-9)
+    assert f"lr x{cal['lr']:.2f}" in law.summary()
+    again = scalelaw.HyperparameterLaw.from_dict(law.to_dict())
+    assert again.lr.interval(1e9, 5e10) == pytest.approx((lo, hi))
+
+
+def test_averaging_two_power_laws_is_their_weighted_geometric_mean():
+    a = PowerLaw(
+        "lr", "u", -1.0, {"N": -0.5, "D": 0.2}, draws=np.array([[-1.0, -0.5, 0.2], [-1.1, -0.4, 0.2]])
+    )
+    b = PowerLaw("lr", "u", 2.0, {"N": -0.7, "D": 0.1}, draws=np.array([[2.0, -0.7, 0.1], [2.2, -0.8, 0.1]]))
+    mix = combine(a, b, 2 / 3)
+    assert mix(1e9, 1e11) == pytest.approx(a(1e9, 1e11) ** (2 / 3) * b(1e9, 1e11) ** (1 / 3), rel=1e-12)
+    np.testing.assert_allclose(mix.draws, (2 * a.draws + b.draws) / 3, atol=1e-12)
+    assert combine(a, b, 1.0) is a and combine(a, b, 0.0) is b
+    errors = pd.DataFrame({"weight": [1.0, 1.0, 0.5, 0.5], "error": [0.05, 0.30, 0.10, 0.12]})
+    assert choose_weight(errors) == 0.5  # mean + max: 0.525 against 0.33
+
+
+def test_the_average_estimator_is_reproducible_and_close_to_the_truth(runs):
+    one = scalelaw.fit(runs, method="average", n_boot=0, loss_law=False, seed=4)
+    two = scalelaw.fit(runs, method="average", n_boot=0, loss_law=False, seed=4)
+    assert one.settings["average_weight"] == two.settings["average_weight"]
+    assert one.lr.params == pytest.approx(two.lr.params, rel=1e-12)
+    assert one.lr(1e9, 5e10) == pytest.approx(float(synthetic.true_lr(1e9, 5e10)), rel=0.05)
+    assert one.method == "average" and "weights: surface" in one.summary()
