@@ -231,7 +231,7 @@ def test_demo_runs_end_to_end_verifies_and_reuses_its_runs(tmp_path):
     for key in ("regret_pct", "lr_inside_interval", "batch_inside_interval", "predicted_loss"):
         assert key in verdict
     assert verdict["measured_best_loss"] > 0 and verdict["cells_total"] == 4 and verdict["wall_s"] > 0
-    assert verdict["extrapolation"]["params"] >= 4 and verdict["extrapolation"]["tokens"] > 1
+    assert verdict["extrapolation"]["N"] >= 4 and verdict["extrapolation"]["D"] > 1
     verify_runs = pd.read_parquet(tmp_path / "demo" / "verify" / "runs.parquet")
     assert len(verify_runs) == 9 and set(verify_runs["width"]) == {128}
     best = verify_runs["loss"].min()  # the score is recomputable from the raw losses
