@@ -5,8 +5,10 @@ Two estimators for the hyperparameter laws (``method``):
 - ``"surface"`` (default): one loss landscape fitted to every near-optimum run at once
   (:mod:`scalelaw.surface`), bootstrap over cells for intervals.
 - ``"optima"``: the classic two-stage fit: per-cell optima (:mod:`scalelaw.optima`),
-  then ordinary least squares of log optimum on log N, log D with statsmodels
-  (analytic standard errors), bootstrap over cells for prediction intervals.
+  then least squares of log optimum on log N, log D with statsmodels, each cell
+  weighted by the inverse variance of its optimum (its own bootstrap's spread, so noisy
+  or coarse cells count less; analytic standard errors), bootstrap over cells for
+  prediction intervals.
 - ``"average"``: the surface and band laws averaged (a weighted geometric mean of
   their predictions), the weight chosen by regret on the table's own extrapolation
   folds (:mod:`scalelaw.averaging`).
@@ -94,17 +96,33 @@ def _resid_sd(optima: pd.DataFrame, column: str, terms: tuple[str, ...], params:
     return float(np.sqrt(np.sum(resid**2) / dof)) if dof > 0 else 0.0
 
 
+SD_FLOOR = 0.05  # log units: no cell's optimum counts as known better than 5%
+
+
+def optimum_weights(optima: pd.DataFrame, column: str) -> np.ndarray:
+    """Inverse-variance weights of the cells' log optima: 1 / (sd^2 + SD_FLOOR^2), ``sd``
+    the cell bootstrap's spread of the log optimum (``<column>_log_sd``), so a noisy
+    single-seed cell or a coarse grid counts for less; equal weights without a bootstrap."""
+    sd = optima.get(f"{column}_log_sd")
+    if sd is None or not np.isfinite(sd.to_numpy(float)).all():
+        return np.ones(len(optima))
+    return 1.0 / (sd.to_numpy(float) ** 2 + SD_FLOOR**2)
+
+
 def _ols_law(
     optima: pd.DataFrame, column: str, terms: tuple[str, ...], n_boot: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """statsmodels OLS of log optimum on log N, log D: params, std errors, bootstrap draws."""
+    """statsmodels weighted least squares of log optimum on log N, log D
+    (:func:`optimum_weights`): params, std errors, bootstrap draws over cells."""
     X, y = _features(optima, terms), np.log(optima[column].to_numpy(float))
-    result = sm.OLS(y, X).fit()
+    w = optimum_weights(optima, column)
+    result = sm.WLS(y, X, weights=w).fit()
+    root = np.sqrt(w)
     draws = []
     for _ in range(n_boot):
         s = rng.integers(0, len(y), len(y))
         if np.linalg.matrix_rank(X[s]) == X.shape[1]:
-            draws.append(np.linalg.lstsq(X[s], y[s], rcond=None)[0])
+            draws.append(np.linalg.lstsq(X[s] * root[s, None], y[s] * root[s], rcond=None)[0])
     return (
         np.asarray(result.params),
         np.asarray(result.bse),

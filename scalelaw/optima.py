@@ -172,8 +172,9 @@ def _cell_optimum(
     for name, draws in (("lr_opt", lr[1:]), ("batch_size_opt", bs[1:]), ("loss_opt", loss[1:])):
         lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2]) if len(draws) else (np.nan, np.nan)
         out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
-    out["lr_opt_log_sd"] = float(np.std(np.log(lr[1:]), ddof=1)) if n_boot > 1 else np.nan
-    out["batch_size_opt_log_sd"] = float(np.std(np.log(bs[1:]), ddof=1)) if n_boot > 1 else np.nan
+    # robust_sd: a few resamples whose bowl failed must not swamp a cell's spread
+    out["lr_opt_log_sd"] = float(robust_sd(np.log(lr[1:]))) if n_boot > 1 else np.nan
+    out["batch_size_opt_log_sd"] = float(robust_sd(np.log(bs[1:]))) if n_boot > 1 else np.nan
     return out, np.stack([lr[1:], bs[1:], loss[1:]], axis=1)
 
 
@@ -257,7 +258,8 @@ def fit_optima(
         ``lr_best``, ``batch_size_best``, ``loss_best`` (best run), ``lr_opt``,
         ``batch_size_opt`` (tokens), ``loss_opt`` (fitted optimum), their bootstrap
         percentile intervals ``*_lo``/``*_hi``, ``lr_opt_log_sd``,
-        ``batch_size_opt_log_sd`` (bootstrap sd of the log), ``estimator`` (``bowl`` or
+        ``batch_size_opt_log_sd`` (the bootstrap's normal-equivalent spread of the log,
+        its central 68%), ``estimator`` (``bowl`` or
         ``best_run``), ``lr_bracketed``, ``batch_bracketed``, ``bracketed``, ``lr_edge``
         / ``batch_edge`` (``"low"`` when the best run is at the smallest value swept, so
         the true optimum is at most that: censored from above; ``"high"`` at the

@@ -71,12 +71,14 @@ def test_summary_reports_formulas_errors_and_notes(synthetic_law):
 
 
 def test_optima_method_uses_statsmodels_standard_errors(synthetic_runs):
+    """Weighted least squares, each cell by the inverse variance of its bootstrap optimum."""
     import statsmodels.api as sm
 
     law = scalelaw.fit(synthetic_runs, method="optima", n_boot=20, loss_law=False)
     opt = law.optima
     X = sm.add_constant(np.log(opt[["params", "tokens"]].to_numpy(float)))
-    ols = sm.OLS(np.log(opt["lr_opt"].to_numpy()), X).fit()
+    weights = 1 / (opt["lr_opt_log_sd"].to_numpy() ** 2 + 0.05**2)
+    ols = sm.WLS(np.log(opt["lr_opt"].to_numpy()), X, weights=weights).fit()
     np.testing.assert_allclose(law.lr.params, ols.params, rtol=1e-10)
     np.testing.assert_allclose(law.coefficients().query("law == 'lr'")["std_err"], ols.bse, rtol=1e-10)
 
