@@ -7,7 +7,7 @@ what a user extrapolating to a big run meets. So, split-conformal style: refit t
 with the largest model sizes (and, separately, the largest token budgets) held out,
 k = 1..``MAX_K``; for every held-out cell whose optimum its grid brackets, take the
 ratio of the law's log error there to its 80% interval's log half-width; the factor is
-the conformal 80% quantile of those ratios. It narrows intervals as readily as it
+the 80% quantile of those ratios (:func:`conformal_factor`). It narrows intervals as readily as it
 widens them: on the Step Law table the bootstrap's 80% intervals held 94-100% of
 held-out optima, too wide to be informative. The interval's log spread is multiplied by it
 (``PowerLaw.calibration``); the bootstrap part of that spread already grows with the
@@ -51,13 +51,18 @@ class Calibration:
 
 
 def conformal_factor(ratios: np.ndarray, alpha: float = CALIBRATION_ALPHA) -> float:
-    """The split-conformal (1 - alpha) quantile of |error| / half-width ratios, at least
-    MIN_FACTOR (1.0, no calibration, when there are fewer than MIN_RATIOS ratios)."""
+    """The (1 - alpha) quantile of |error| / half-width ratios, at least MIN_FACTOR
+    (1.0, no calibration, when there are fewer than MIN_RATIOS ratios).
+
+    The plain empirical quantile, not split conformal's finite-sample rank
+    ceil((n + 1)(1 - alpha)): with the 5-15 held-out optima a table gives, that rank is
+    the largest ratio or next to it, and the Step Law folds' 80% intervals then held
+    100% of held-out optima.
+    """
     ratios = np.sort(np.asarray(ratios, float)[np.isfinite(ratios)])
     if len(ratios) < MIN_RATIOS:
         return 1.0
-    rank = min(math.ceil((len(ratios) + 1) * (1 - alpha)), len(ratios))
-    return max(MIN_FACTOR, float(ratios[rank - 1]))
+    return max(MIN_FACTOR, float(np.quantile(ratios, 1 - alpha)))
 
 
 def _ratio(law: PowerLaw, n: float, d: float, optimum: float) -> float:

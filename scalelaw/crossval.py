@@ -96,7 +96,10 @@ def score_cells(law: HyperparameterLaw, test: pd.DataFrame, *, alpha: float = DE
     Columns: ``params``, ``tokens``, ``lr_pred``, ``batch_size_pred`` (tokens),
     ``lr_opt``, ``batch_size_opt`` (the cell's fitted optimum), ``regret_pct``,
     ``lr_covered``, ``batch_covered`` (optimum inside the (1 - alpha) interval; NaN when
-    the law gives none), ``extrapolation_N``, ``extrapolation_D`` (cell / fitted maximum).
+    the law gives none), ``lr_ratio``, ``batch_ratio`` (log distance of the optimum from
+    the prediction over the interval's log half-width: a coverage at any wider or
+    narrower interval can be read off), ``extrapolation_N``, ``extrapolation_D`` (cell
+    / fitted maximum).
     """
     optima = cell_optima(test, n_boot=0).set_index(["params", "tokens"])
     rows = []
@@ -115,11 +118,20 @@ def score_cells(law: HyperparameterLaw, test: pd.DataFrame, *, alpha: float = DE
                 "regret_pct": 100 * regret(runs, p.lr, p.batch_size),
                 "lr_covered": _inside(p.lr_interval, lr_opt),
                 "batch_covered": _inside(p.batch_size_interval, b_opt),
+                "lr_ratio": _ratio(p.lr_interval, p.lr, lr_opt),
+                "batch_ratio": _ratio(p.batch_size_interval, p.batch_size, b_opt),
                 "extrapolation_N": n / law.fit_range["N"][1] if law.fit_range else math.nan,
                 "extrapolation_D": d / law.fit_range["D"][1] if law.fit_range else math.nan,
             }
         )
     return pd.DataFrame(rows)
+
+
+def _ratio(interval: tuple[float, float] | None, center: float, value: float) -> float:
+    """|log(value / center)| over the interval's log half-width (<= 1: inside, if symmetric)."""
+    if interval is None or not (0 < interval[0] < interval[1] < math.inf):
+        return math.nan
+    return abs(math.log(value / center)) / (0.5 * math.log(interval[1] / interval[0]))
 
 
 def _inside(interval: tuple[float, float] | None, value: float) -> float:
