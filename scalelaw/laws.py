@@ -279,6 +279,8 @@ class LossLaw(_BootstrapIntervals, FittedResults):
 
     ``draws``: bootstrap samples, shape (n_draws, 5), columns ``LOSS_PARAMS``.
     ``resid_sd``: scatter of the fitted points around the law on the log-loss scale.
+    ``n_points``: how many points it was fitted to; ``method``: how, in words (empty
+    for laws saved before it was recorded).
     """
 
     E: float
@@ -289,6 +291,7 @@ class LossLaw(_BootstrapIntervals, FittedResults):
     resid_sd: float = 0.0
     n_points: int = 0
     draws: np.ndarray | None = field(default=None, compare=False, repr=False)
+    method: str = ""
 
     @property
     def vector(self) -> np.ndarray:
@@ -349,6 +352,8 @@ class LossLaw(_BootstrapIntervals, FittedResults):
         table = self.coefficients(alpha).set_index("term")
         lines = [f"  {self.formula()}   (nats/token)", *coefficient_lines(table, alpha)]
         lines.append(f"  residual sd of log loss: {self.resid_sd:.3g}")
+        if self.method:
+            lines.append(f"  fitted by {self.method}")
         return Summary("\n".join(lines), table, "loss law")
 
     def to_dict(self) -> dict[str, Any]:
@@ -357,6 +362,7 @@ class LossLaw(_BootstrapIntervals, FittedResults):
             resid_sd=self.resid_sd,
             n_points=self.n_points,
             draws=None if self.draws is None else np.asarray(self.draws).tolist(),
+            method=self.method,
         )
         return d
 
@@ -367,6 +373,7 @@ class LossLaw(_BootstrapIntervals, FittedResults):
             resid_sd=float(d.get("resid_sd", 0.0)),
             n_points=int(d.get("n_points", 0)),
             draws=None if d.get("draws") is None else np.asarray(d["draws"], float),
+            method=str(d.get("method", "")),
         )
 
 
