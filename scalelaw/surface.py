@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
+from scipy.sparse import csr_matrix
 
 from scalelaw.exceptions import FitError, NotEnoughDataError
 from scalelaw.optima import MIN_POINTS, WINDOW, iter_cells, near_optimum
@@ -138,7 +139,9 @@ class _Problem:
         self.f_lr = np.stack([ones, *[cov[t] for t in lr_terms]], -1)[data.cell]
         self.f_b = np.stack([ones, *[cov[t] for t in batch_terms]], -1)[data.cell]
         self.sizes = (data.n_cells, self.f_lr.shape[1], self.f_b.shape[1], N_SHAPE)
-        self.counts = np.bincount(data.cell, minlength=data.n_cells).astype(float)
+        counts = np.bincount(data.cell, minlength=data.n_cells).astype(float)
+        m = len(data.cell)  # (cells, runs) averaging matrix: one sparse product per cell mean
+        self._mean = csr_matrix((1 / counts[data.cell], (data.cell, np.arange(m))), shape=(data.n_cells, m))
 
     def split(self, p: np.ndarray) -> list[np.ndarray]:
         """Full p -> [mu, lr law, batch law, shape]."""
@@ -170,10 +173,7 @@ class _Problem:
 
     def cell_mean(self, a: np.ndarray) -> np.ndarray:
         """Mean of ``a`` (runs,) or of each column of ``a`` (runs, k) over each cell's runs."""
-        cell, n = self.data.cell, self.data.n_cells
-        if a.ndim == 1:
-            return np.bincount(cell, a, n) / self.counts
-        return np.stack([np.bincount(cell, col, n) for col in a.T], -1) / self.counts[:, None]
+        return self._mean @ a
 
     def mu(self, theta: np.ndarray) -> np.ndarray:
         """The best mu for theta: each cell's mean of z - q."""
