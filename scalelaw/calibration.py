@@ -1,15 +1,16 @@
-"""Calibrated prediction intervals: learn, from a table's own extrapolation folds, how
-much wider than the bootstrap says the lr* and B* intervals must be.
+"""Calibrated prediction intervals: learn, from a table's own held-out folds, how much
+wider (or narrower) than the bootstrap says the lr* and B* intervals must be.
 
 A bootstrap over cells measures how much the fitted law moves when the cells are
 resampled; it does not see how wrong the law's form is away from the data, which is
-what a user extrapolating to a big run meets. So, split-conformal style: refit the law
-with the largest model sizes (and, separately, the largest token budgets) held out,
-k = 1..``MAX_K``; for every held-out cell whose optimum its grid brackets, take the
-ratio of the law's log error there to its 80% interval's log half-width; the factor is
-the 80% quantile of those ratios (:func:`conformal_factor`). It narrows intervals as readily as it
-widens them: on the Step Law table the bootstrap's 80% intervals held 94-100% of
-held-out optima, too wide to be informative. The interval's log spread is multiplied by it
+what a user extrapolating to a big run meets. So, in the spirit of split conformal
+prediction: refit the law with the largest model sizes (and, separately, the largest
+token budgets) held out, k = 1..``MAX_K``, and with each model size held out in turn;
+for every held-out cell whose optimum its grid brackets, take the ratio of the law's
+log error there to its 80% interval's log half-width; the factor is the 80% quantile of
+those ratios (:func:`conformal_factor`). It narrows intervals as readily as it widens
+them: on the Step Law table the bootstrap's 80% intervals held 94-100% of held-out
+optima, too wide to be informative. The interval's log spread is multiplied by it
 (``PowerLaw.calibration``); the bootstrap part of that spread already grows with the
 distance from the fitted range.
 """
@@ -75,10 +76,17 @@ def _ratio(law: PowerLaw, n: float, d: float, optimum: float) -> float:
 
 
 def calibration_folds(runs: pd.DataFrame) -> list[Fold]:
-    """Leave-largest-k folds (k = 1..MAX_K) along N and along D, where 3+ values vary."""
+    """Leave-largest-k folds (k = 1..MAX_K) along N and along D, and leave-one-N-out,
+    each where 3+ values vary: extrapolation, what users do, and interpolation, so one
+    factor serves both (from extrapolation folds alone, the Step Law's leave-one-N-out
+    lr intervals held 59% of held-out optima)."""
     schemes = [
         scheme
-        for scheme, column in (("leave-largest-N-out", "params"), ("leave-largest-D-out", "tokens"))
+        for scheme, column in (
+            ("leave-largest-N-out", "params"),
+            ("leave-one-N-out", "params"),
+            ("leave-largest-D-out", "tokens"),
+        )
         if runs[column].nunique() >= 3
     ]
     try:

@@ -462,9 +462,11 @@ def _fit_average(
         except ScalelawError:
             continue
         pairs.append((fold, s_law, b_law))
-    weight = choose_weight(fold_errors(pairs, surface.optima))
+    extrapolation = [pair for pair in pairs if pair[0].scheme.startswith("leave-largest")]
+    weight = choose_weight(fold_errors(extrapolation, surface.optima))
+    folds_used = len(extrapolation)
     law = combine_laws(surface, band, weight)
-    settings = dict(surface.settings, average_weight=weight, average_folds=len(pairs))
+    settings = dict(surface.settings, average_weight=weight, average_folds=folds_used)
     if calibrate and n_boot >= CALIBRATION_MIN_BOOT:
         calibration = calibrate_on([(f, combine_laws(a, b, weight)) for f, a, b in pairs], surface.optima)
         law = dataclasses.replace(
