@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from scalelaw.crossval import Fold, folds
 from scalelaw.exceptions import ScalelawError
-from scalelaw.laws import CALIBRATION_MIN_RATIOS, HyperparameterLaw, PowerLaw, describe_calibration
+from scalelaw.laws import CALIBRATION_MIN_RATIOS, HyperparameterLaw, PowerLaw, describe_calibration, robust_sd
 
 CALIBRATION_ALPHA = 0.2  # the level the factor is learned at: the product's 80% intervals
 MIN_RATIOS = CALIBRATION_MIN_RATIOS
@@ -36,19 +37,24 @@ MAX_K = 2  # hold out the 1 and the 2 largest values of N (and of D)
 
 @dataclass(frozen=True)
 class Calibration:
-    """Interval factors for the lr and batch-size laws and what they were learned from."""
+    """Interval factors for the lr and batch-size laws and what they were learned from:
+    ``lr`` / ``batch_size`` multiply the bootstrap spread, ``lr_resid`` /
+    ``batch_resid`` the residual scatter (see :func:`fit_factors`)."""
 
     lr: float
     batch_size: float
     lr_points: int
     batch_points: int
     folds: int
+    lr_resid: float = 1.0
+    batch_resid: float = 1.0
 
     def describe(self) -> str:
         return describe_calibration(self.to_dict())
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("lr", "batch_size", "lr_points", "batch_points", "folds")}
+        keys = ("lr", "batch_size", "lr_resid", "batch_resid", "lr_points", "batch_points", "folds")
+        return {k: getattr(self, k) for k in keys}
 
 
 def conformal_factor(ratios: np.ndarray, alpha: float = CALIBRATION_ALPHA) -> float:
@@ -66,13 +72,51 @@ def conformal_factor(ratios: np.ndarray, alpha: float = CALIBRATION_ALPHA) -> fl
     return max(MIN_FACTOR, float(np.quantile(ratios, 1 - alpha)))
 
 
-def _ratio(law: PowerLaw, n: float, d: float, optimum: float) -> float:
-    """|log optimum - log prediction| over the 80% interval's log half-width."""
-    interval = law.interval(n, d, alpha=CALIBRATION_ALPHA)
-    if interval is None or not law.determined or law.bound is not None:
-        return math.nan
-    half = 0.5 * math.log(interval[1] / interval[0])
-    return abs(math.log(optimum / law(n, d))) / half if half > 0 else math.nan
+FACTORS = np.geomspace(MIN_FACTOR, 8.0, 46)  # the grid fit_factors searches, ~8% apart
+
+
+def fit_factors(points: pd.DataFrame, alpha: float = CALIBRATION_ALPHA) -> tuple[float, float]:
+    """Factors (a, b) on the bootstrap spread ``s`` and the residual scatter ``r`` such
+    that the interval half-width ``z * hypot(a s, b r)`` holds a (1 - alpha) share of
+    the held-out log errors ``e`` in each ``group`` (extrapolation, interpolation).
+
+    Two factors because one cannot serve both: far from the data the bootstrap spread
+    dominates and grows faster than the errors do (on the Step Law's leave-largest-N-out
+    folds the bootstrap's intervals held every optimum), near it the scatter dominates.
+    With one group, or no scatter, a single factor on both (:func:`conformal_factor`).
+    Columns of ``points``: ``e``, ``s``, ``r``, ``group``; rows with NaN are ignored.
+    """
+    points = points.dropna()
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    groups = [g for _, g in points.groupby("group") if len(g) >= MIN_RATIOS]
+    if len(points) < MIN_RATIOS:
+        return 1.0, 1.0
+    if len(groups) < 2 or not (points["r"] > 0).any():
+        c = conformal_factor(points["e"] / (z * np.hypot(points["s"], points["r"])), alpha)
+        return c, c
+    best, best_loss = (1.0, 1.0), math.inf
+    for a in FACTORS:
+        for b in FACTORS:
+            loss = 0.0
+            for g in groups:
+                q = np.quantile(g["e"] / (z * np.hypot(a * g["s"], b * g["r"])), 1 - alpha)
+                loss += math.log(max(q, 1e-12)) ** 2
+            if loss < best_loss - 1e-12:
+                best, best_loss = (float(a), float(b)), loss
+    return best
+
+
+def _point(law: PowerLaw, n: float, d: float, optimum: float, group: str) -> dict | None:
+    """Log error, bootstrap spread and scatter of an uncalibrated law at a held-out cell."""
+    logs = law._log_draws(n, d)
+    if logs is None or not law.determined or law.bound is not None:
+        return None
+    return {
+        "e": abs(math.log(optimum / law(n, d))),
+        "s": float(robust_sd(logs, CALIBRATION_ALPHA)),
+        "r": law.resid_sd,
+        "group": group,
+    }
 
 
 def calibration_folds(runs: pd.DataFrame) -> list[Fold]:
@@ -102,22 +146,28 @@ def calibrate_on(fitted: list[tuple[Fold, HyperparameterLaw]], optima: pd.DataFr
     a held-out cell counts for lr (batch size) when its lr (batch) optimum is bracketed.
     """
     table = optima.drop_duplicates(["params", "tokens"]).set_index(["params", "tokens"])
-    lr_ratios, b_ratios = [], []
+    lr_points, b_points = [], []
     for fold, law in fitted:
+        group = "extrapolation" if fold.scheme.startswith("leave-largest") else "interpolation"
         for (n, d), _ in fold.test.groupby(["params", "tokens"]):
             if (n, d) not in table.index:
                 continue
             row = table.loc[(n, d)]
             if row["lr_bracketed"]:
-                lr_ratios.append(_ratio(law.lr, n, d, row["lr_opt"]))
+                lr_points.append(_point(law.lr, n, d, row["lr_opt"], group))
             if row["batch_bracketed"]:
-                b_ratios.append(_ratio(law.batch_size, n, d, row["batch_size_opt"]))
-    lr_ratios, b_ratios = np.array(lr_ratios, float), np.array(b_ratios, float)
+                b_points.append(_point(law.batch_size, n, d, row["batch_size_opt"], group))
+    columns = ["e", "s", "r", "group"]
+    lr_table = pd.DataFrame([x for x in lr_points if x], columns=columns)
+    b_table = pd.DataFrame([x for x in b_points if x], columns=columns)
+    (lr_a, lr_b), (b_a, b_b) = fit_factors(lr_table), fit_factors(b_table)
     return Calibration(
-        lr=conformal_factor(lr_ratios),
-        batch_size=conformal_factor(b_ratios),
-        lr_points=int(np.isfinite(lr_ratios).sum()),
-        batch_points=int(np.isfinite(b_ratios).sum()),
+        lr=lr_a,
+        batch_size=b_a,
+        lr_resid=lr_b,
+        batch_resid=b_b,
+        lr_points=len(lr_table),
+        batch_points=len(b_table),
         folds=len(fitted),
     )
 

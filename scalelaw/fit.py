@@ -405,8 +405,12 @@ def fit(
             )
 
         calibration = calibrate_intervals(runs, optima, refit)
-        lr_law = dataclasses.replace(lr_law, calibration=calibration.lr)
-        b_law = dataclasses.replace(b_law, calibration=calibration.batch_size)
+        lr_law = dataclasses.replace(
+            lr_law, calibration=calibration.lr, resid_calibration=calibration.lr_resid
+        )
+        b_law = dataclasses.replace(
+            b_law, calibration=calibration.batch_size, resid_calibration=calibration.batch_resid
+        )
         settings["calibration"] = calibration.to_dict()
 
     loss: LossLaw | None = None
@@ -471,8 +475,12 @@ def _fit_average(
         calibration = calibrate_on([(f, combine_laws(a, b, weight)) for f, a, b in pairs], surface.optima)
         law = dataclasses.replace(
             law,
-            lr=dataclasses.replace(law.lr, calibration=calibration.lr),
-            batch_size=dataclasses.replace(law.batch_size, calibration=calibration.batch_size),
+            lr=dataclasses.replace(
+                law.lr, calibration=calibration.lr, resid_calibration=calibration.lr_resid
+            ),
+            batch_size=dataclasses.replace(
+                law.batch_size, calibration=calibration.batch_size, resid_calibration=calibration.batch_resid
+            ),
         )
         settings["calibration"] = calibration.to_dict()
     return dataclasses.replace(

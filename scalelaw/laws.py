@@ -95,7 +95,8 @@ class _BootstrapIntervals:
     provides ``_log_draws(N, D)``, ``__call__(N, D)`` and ``resid_sd``."""
 
     resid_sd: float
-    calibration: float = 1.0  # factor on the prediction interval's log spread (see PowerLaw)
+    calibration: float = 1.0  # factor on the bootstrap spread of the prediction interval (see PowerLaw)
+    resid_calibration: float = 1.0  # factor on its residual scatter
 
     def _log_draws(self, model_size: Any, tokens: Any) -> np.ndarray | None:  # pragma: no cover
         raise NotImplementedError
@@ -120,7 +121,10 @@ class _BootstrapIntervals:
         if logs is None:
             return None
         spread = robust_sd(logs, alpha)
-        sd = self.calibration * np.hypot(spread, self.resid_sd) if kind == "prediction" else spread
+        if kind == "prediction":
+            sd = np.hypot(self.calibration * spread, self.resid_calibration * self.resid_sd)
+        else:
+            sd = spread
         center = np.log(np.asarray(self(model_size, tokens), dtype=float))
         return _log_interval(center, z * sd)
 
@@ -137,9 +141,10 @@ class PowerLaw(_BootstrapIntervals):
     law says), ``"lower"`` for the high edge. ``determined``: ``False`` when the fit
     cannot identify the coefficients (degenerate: every cell's optimum the same value, or
     censored on both edges); its standard errors are then not reported. ``caveat``: why,
-    in words (empty for a plain law). ``calibration``: the factor on the prediction
-    interval's log spread that makes held-out optima land inside the 80% interval 80% of
-    the time (learned by :func:`scalelaw.fit` from its own table's extrapolation folds;
+    in words (empty for a plain law). ``calibration`` and ``resid_calibration``: the
+    factors on the prediction interval's bootstrap spread and residual scatter that make
+    held-out optima land inside the 80% interval 80% of the time (learned by
+    :func:`scalelaw.fit` from its own table's held-out folds, :mod:`scalelaw.calibration`;
     1.0: the bootstrap as is).
     """
 
@@ -154,6 +159,7 @@ class PowerLaw(_BootstrapIntervals):
     determined: bool = True
     caveat: str = ""
     calibration: float = 1.0
+    resid_calibration: float = 1.0
 
     def __post_init__(self) -> None:
         unknown = set(self.exponents) - set(TERMS)
@@ -237,6 +243,7 @@ class PowerLaw(_BootstrapIntervals):
             "determined": self.determined,
             "caveat": self.caveat,
             "calibration": self.calibration,
+            "resid_calibration": self.resid_calibration,
         }
 
     @classmethod
@@ -253,6 +260,7 @@ class PowerLaw(_BootstrapIntervals):
             determined=bool(d.get("determined", True)),
             caveat=str(d.get("caveat", "")),
             calibration=float(d.get("calibration", 1.0)),
+            resid_calibration=float(d.get("resid_calibration", 1.0)),
         )
 
 
@@ -264,10 +272,15 @@ def describe_calibration(c: dict[str, Any]) -> str:
     if not c["folds"]:
         return "80% intervals not calibrated: too few sizes or budgets to hold out"
     parts = []
-    for name, factor, n in (("lr", c["lr"], c["lr_points"]), ("batch", c["batch_size"], c["batch_points"])):
-        enough = n >= CALIBRATION_MIN_RATIOS
-        parts.append(f"{name} x{factor:.2f} ({n} held-out optima)" if enough else f"{name} not ({n} optima)")
-    return f"80% intervals calibrated on {c['folds']} extrapolation folds: " + ", ".join(parts)
+    for name, key, n in (("lr", "lr", c["lr_points"]), ("batch", "batch_size", c["batch_points"])):
+        resid = c.get("lr_resid" if key == "lr" else "batch_resid", c[key])
+        factors = f"spread x{c[key]:.2f}, scatter x{resid:.2f}"
+        parts.append(
+            f"{name} {factors} ({n} held-out optima)"
+            if n >= CALIBRATION_MIN_RATIOS
+            else f"{name} not ({n} optima)"
+        )
+    return f"80% intervals calibrated on {c['folds']} held-out folds: " + "; ".join(parts)
 
 
 LOSS_PARAMS = ("E", "A", "B", "alpha", "beta")

@@ -12,9 +12,9 @@ import pytest
 import scalelaw
 from scalelaw import synthetic
 from scalelaw.averaging import choose_weight, combine
-from scalelaw.calibration import conformal_factor
+from scalelaw.calibration import conformal_factor, fit_factors
 from scalelaw.crossval import crossvalidate, folds, summarize
-from scalelaw.laws import PowerLaw
+from scalelaw.laws import PowerLaw, robust_sd
 
 TRUE_LR = PowerLaw(
     "lr",
@@ -82,14 +82,32 @@ def test_the_conformal_factor_makes_an_overconfident_interval_cover_80_percent()
     assert conformal_factor([5.0, 6.0, 7.0]) == 1.0  # too few held-out optima: left as is
 
 
+def test_two_factors_calibrate_extrapolation_and_interpolation_each_to_80_percent():
+    """Far out the bootstrap spread s dominates and overstates the error 3x; near the
+    data the scatter r dominates and understates it 2x: one factor cannot fit both."""
+    rng = np.random.default_rng(1)
+    n = 300
+    far = pd.DataFrame({"s": rng.uniform(0.5, 1.0, n), "r": 0.05, "group": "extrapolation"})
+    near = pd.DataFrame({"s": rng.uniform(0.01, 0.02, n), "r": 0.05, "group": "interpolation"})
+    far["e"] = np.abs(rng.normal(0, far["s"] / 3))
+    near["e"] = np.abs(rng.normal(0, 2 * near["r"]))
+    a, b = fit_factors(pd.concat([far, near], ignore_index=True))
+    assert a == pytest.approx(1 / 3, rel=0.2) and b == pytest.approx(2.0, rel=0.2)
+    for group in (far, near):
+        covered = group["e"] <= 1.2816 * np.hypot(a * group["s"], b * group["r"])
+        assert covered.mean() == pytest.approx(0.8, abs=0.05)
+
+
 def test_calibration_scales_the_prediction_interval_and_is_recorded(runs):
     law = scalelaw.fit(runs, n_boot=30, loss_law=False)
     raw = scalelaw.fit(runs, n_boot=30, loss_law=False, calibrate=False)
     cal = law.settings["calibration"]
     assert cal["folds"] == 2 + 4 + 1 and cal["lr_points"] >= 4  # largest 1-2 N, each N, largest D
-    (lo, hi), (rlo, rhi) = law.lr.interval(1e9, 5e10), raw.lr.interval(1e9, 5e10)
-    assert math.log(hi / lo) == pytest.approx(cal["lr"] * math.log(rhi / rlo), rel=1e-9)
-    assert f"lr x{cal['lr']:.2f}" in law.summary()
+    lo, hi = law.lr.interval(1e9, 5e10)
+    spread = robust_sd(raw.lr._log_draws(1e9, 5e10), 0.2)  # the same bootstrap draws, uncalibrated
+    expected = 1.2816 * math.hypot(cal["lr"] * spread, cal["lr_resid"] * raw.lr.resid_sd)
+    assert 0.5 * math.log(hi / lo) == pytest.approx(expected, rel=1e-3)
+    assert f"lr spread x{cal['lr']:.2f}, scatter x{cal['lr_resid']:.2f}" in law.summary()
     again = scalelaw.HyperparameterLaw.from_dict(law.to_dict())
     assert again.lr.interval(1e9, 5e10) == pytest.approx((lo, hi))
 
