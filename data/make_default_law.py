@@ -1,6 +1,6 @@
 """Regenerate scalelaw/presets/default.json: the law `scalelaw.predict(law=None)` uses.
 
-It is scalelaw's own fit (surface method, 200 bootstrap replicates, seed 0) of all
+It is scalelaw's own fit (default method, 200 bootstrap replicates, seed 0) of all
 1911 runs of the Step Law dense table (Li et al. 2025), read from ../shared; only the
 fitted law and its 17 per-cell optima are shipped, never the runs themselves.
 

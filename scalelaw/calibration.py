@@ -33,6 +33,7 @@ CALIBRATION_ALPHA = 0.2  # the level the factor is learned at: the product's 80%
 MIN_RATIOS = CALIBRATION_MIN_RATIOS
 MIN_FACTOR = 0.25  # never shrink an interval's spread below a quarter of the bootstrap's
 MAX_K = 2  # hold out the 1 and the 2 largest values of N (and of D)
+MAX_ONE_OUT = 4  # leave-one-N-out folds at most (evenly spread sizes), so fit cost stays linear
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,14 @@ def calibration_folds(runs: pd.DataFrame) -> list[Fold]:
         if runs[column].nunique() >= 3
     ]
     try:
-        return folds(runs, schemes, max_k=MAX_K) if schemes else []
+        made = folds(runs, schemes, max_k=MAX_K) if schemes else []
     except ScalelawError:
         return []
+    one_out = [f for f in made if f.scheme == "leave-one-N-out"]
+    if len(one_out) > MAX_ONE_OUT:  # a few sizes spread over the range keep the cost flat
+        keep = {id(one_out[i]) for i in np.linspace(0, len(one_out) - 1, MAX_ONE_OUT).round().astype(int)}
+        made = [f for f in made if f.scheme != "leave-one-N-out" or id(f) in keep]
+    return made
 
 
 def calibrate_on(fitted: list[tuple[Fold, HyperparameterLaw]], optima: pd.DataFrame) -> Calibration:

@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("runs", help="runs table (.csv, .parquet, or the Step Law CSV with --format steplaw)")
     f.add_argument("--format", choices=["csv", "parquet", "steplaw"], default=None)
     f.add_argument("--where", help='row filter, e.g. "params <= 4.3e8 and tokens >= 1e10"')
-    f.add_argument("--method", choices=METHODS, default="surface")
+    f.add_argument("--method", choices=METHODS, default="average")
     f.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--out", help="write the fitted law as JSON here")

@@ -1,25 +1,27 @@
 """Fit the laws: runs table -> per-cell optima -> lr*(N, D), B*(N, D), L(N, D).
 
-Two estimators for the hyperparameter laws (``method``):
+Four estimators for the hyperparameter laws (``method``), compared on the same folds by
+:mod:`scalelaw.crossval` (``benchmarks/crossval_steplaw.py``):
 
-- ``"surface"`` (default): one loss landscape fitted to every near-optimum run at once
+- ``"surface"``: one loss landscape fitted to every near-optimum run at once
   (:mod:`scalelaw.surface`), bootstrap over cells for intervals.
 - ``"optima"``: the classic two-stage fit: per-cell optima (:mod:`scalelaw.optima`),
   then least squares of log optimum on log N, log D with statsmodels, each cell
   weighted by the inverse variance of its optimum (its own bootstrap's spread, so noisy
   or coarse cells count less; analytic standard errors), bootstrap over cells for
   prediction intervals.
-- ``"average"``: the surface and band laws averaged (a weighted geometric mean of
-  their predictions), the weight chosen by regret on the table's own extrapolation
-  folds (:mod:`scalelaw.averaging`).
+- ``"average"`` (default): the surface and band laws averaged (a weighted geometric
+  mean of their predictions), the weight chosen on the table's own extrapolation folds
+  (:mod:`scalelaw.averaging`). The default because it wins the extrapolation folds on
+  mean and max regret.
 - ``"band"``: the plain method of the Step Law and DeepSeek papers, the baseline the
   others must beat: every run within ``window`` of its cell's best loss is a
   near-optimal point, and OLS of their log lr (log batch size) on log N, log D gives
   the law; standard errors clustered by cell, bootstrap over cells for intervals.
 
-On the Step Law table, fitted on N <= 4.3e8 and scored on the 5 larger cells, the
-surface fit's mean regret is about half the two-stage fit's; see
-``benchmarks/heldout_steplaw.py``. The loss law is fitted to the cells' optimal losses.
+Every method's lr and batch-size prediction intervals are calibrated on the table's own
+held-out folds (:mod:`scalelaw.calibration`). The loss law is fitted to the cells'
+optimal losses.
 
 Censored cells: a cell whose best run sits on the edge of its lr or batch grid says only
 that its optimum is at most (low edge) or at least (high edge) that value. When too many
@@ -238,7 +240,7 @@ def _censoring(
 def fit(
     runs: pd.DataFrame,
     *,
-    method: str = "surface",
+    method: str = "average",
     lr_terms: tuple[str, ...] | None = None,
     batch_terms: tuple[str, ...] | None = None,
     window: float = WINDOW,
@@ -339,6 +341,12 @@ def fit(
         _check_terms(lr_terms, "lr_terms"),
         _check_terms(batch_terms, "batch_terms"),
     )
+    for term, column in (("N", "params"), ("D", "tokens")):
+        if term in (*lr_terms, *batch_terms) and optima[column].nunique() < 2:
+            raise FitError(
+                f"every cell has the same {term}: a law in {term} cannot be fitted; "
+                f"drop {term} from the law's terms or sweep more than one {term}"
+            )
     rng = np.random.default_rng(seed)
 
     if method == "surface":
@@ -446,7 +454,7 @@ def _fit_average(
     band = fit(runs, method="band", n_boot=n_boot, loss_law=False, calibrate=False, **common)
     try:
         surface = fit(runs, method="surface", n_boot=n_boot, loss_law=loss_law, calibrate=False, **common)
-    except (FitError, NotEnoughDataError) as err:
+    except FitError as err:  # a landscape the surface cannot fit; missing data is the user's to add
         law = fit(runs, method="band", n_boot=n_boot, loss_law=loss_law, calibrate=calibrate, **common)
         return dataclasses.replace(
             law, notes=(f"joint surface fit refused ({err}); band law alone", *law.notes)
