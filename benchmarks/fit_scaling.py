@@ -5,7 +5,8 @@ model sizes log-spaced over 2e7..3e8 and token budgets over 2e9..2e10 (the range
 default table), 4 x 3 = 12, 6 x 4 = 24, 8 x 6 = 48, 12 x 8 = 96 and 16 x 12 = 192 cells,
 each swept on make_runs' default 15 lr x 9 batch-size grid (135 runs per cell; run ids
 renumbered, since make_runs' ids repeat on grids this fine). Each table is fitted with
-the default ``scalelaw.fit(runs)`` (joint surface, loss law, 200 bootstrap replicates),
+the default ``scalelaw.fit(runs)`` (method "average": surface and band, their extrapolation
+folds and interval calibration, loss law; 200 bootstrap replicates),
 and, as the reference measured in the same run, with the surface solved the way the
 previous version did: over (mu, theta) with the dense (runs x (cells + 11)) Jacobian
 (``fit_surface(..., _full=True)``; about cells^2.4, so by default only up to 96 cells:
@@ -105,7 +106,8 @@ def main() -> int:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average before the runs: {load}; {os.cpu_count()} CPUs")
     print(
-        f"default scalelaw.fit (surface + loss law), {args.n_boot} bootstrap replicates; "
+        "default scalelaw.fit (average of surface and band, calibrated, loss law), "
+        f"{args.n_boot} bootstrap replicates; "
         f"fastest of {max(1, args.repeat)}\n"
     )
     header = ("cells", "runs", "fit s", "ratio", "ref s", "ref ratio", "speed-up", "max rel diff")
