@@ -102,13 +102,26 @@ SD_FLOOR = 0.05  # log units: no cell's optimum counts as known better than 5%
 
 
 def optimum_weights(optima: pd.DataFrame, column: str) -> np.ndarray:
-    """Inverse-variance weights of the cells' log optima: 1 / (sd^2 + SD_FLOOR^2), ``sd``
-    the cell bootstrap's spread of the log optimum (``<column>_log_sd``), so a noisy
-    single-seed cell or a coarse grid counts for less; equal weights without a bootstrap."""
+    """Inverse-variance weights of the cells' log optima, 1 / sd^2, so a noisy
+    single-seed cell counts for less; equal weights without a bootstrap.
+
+    ``sd`` is the cell bootstrap's spread of the log optimum (``<column>_log_sd``), but
+    never below SD_FLOOR nor below the grid's resolution (its log step / sqrt(12): the
+    bootstrap of a coarse grid often lands every draw on the same grid point, a spread
+    of 0 that says nothing of where the optimum lies between the points), and a cell
+    whose optimum sits on the grid's edge is never weighted above the median cell.
+    """
     sd = optima.get(f"{column}_log_sd")
     if sd is None or not np.isfinite(sd.to_numpy(float)).all():
         return np.ones(len(optima))
-    return 1.0 / (sd.to_numpy(float) ** 2 + SD_FLOOR**2)
+    quantity = column.removesuffix("_opt")
+    step = optima.get(f"{quantity}_step", pd.Series(np.nan, index=optima.index)).to_numpy(float)
+    sd = np.fmax(np.fmax(sd.to_numpy(float), np.nan_to_num(step / np.sqrt(12.0))), SD_FLOOR)
+    edge = optima.get("lr_edge" if quantity == "lr" else "batch_edge")
+    if edge is not None:
+        censored = edge.to_numpy() != ""
+        sd = np.where(censored, np.maximum(sd, np.median(sd)), sd)
+    return 1.0 / sd**2
 
 
 def _ols_law(

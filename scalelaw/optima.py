@@ -178,6 +178,12 @@ def _cell_optimum(
     return out, np.stack([lr[1:], bs[1:], loss[1:]], axis=1)
 
 
+def _log_step(values: pd.Series) -> float:
+    """Median log ratio between adjacent distinct values swept (NaN for one value)."""
+    logs = np.log(np.unique(values.to_numpy(float)))
+    return float(np.median(np.diff(logs))) if len(logs) > 1 else np.nan
+
+
 EDGES = ("low", "high")  # values of the ``lr_edge`` / ``batch_edge`` columns besides ""
 
 
@@ -259,7 +265,8 @@ def fit_optima(
         ``batch_size_opt`` (tokens), ``loss_opt`` (fitted optimum), their bootstrap
         percentile intervals ``*_lo``/``*_hi``, ``lr_opt_log_sd``,
         ``batch_size_opt_log_sd`` (the bootstrap's normal-equivalent spread of the log,
-        its central 68%), ``estimator`` (``bowl`` or
+        its central 68%), ``lr_step``, ``batch_size_step`` (the median log spacing of
+        the cell's grid), ``estimator`` (``bowl`` or
         ``best_run``), ``lr_bracketed``, ``batch_bracketed``, ``bracketed``, ``lr_edge``
         / ``batch_edge`` (``"low"`` when the best run is at the smallest value swept, so
         the true optimum is at most that: censored from above; ``"high"`` at the
@@ -293,6 +300,8 @@ def fit_optima(
             lr_best=best["lr"],
             batch_size_best=best["batch_size"],
             loss_best=best["loss"],
+            lr_step=_log_step(usable["lr"]),
+            batch_size_step=_log_step(usable["batch_size"]),
         )
         optimum, cell_draws = _cell_optimum(win, n_boot, rng, alpha)
         row.update(optimum)

@@ -155,3 +155,22 @@ def test_noisy_cells_count_less_in_the_two_stage_fit():
     weighted = np.array([law.lr.exponents["N"], law.lr.exponents["D"]])
     assert np.abs(weighted - truth).max() < 0.02
     assert np.abs(unweighted[1:] - truth).min() > 0.09
+
+
+def test_a_grid_point_optimum_with_zero_bootstrap_spread_does_not_outweigh_the_rest():
+    """On a coarse grid every bootstrap draw can land on the same point (spread 0); the
+    grid's resolution bounds how well that cell knows its optimum, and a censored cell
+    (optimum on the grid's edge) never outweighs the median cell."""
+    from scalelaw.fit import optimum_weights
+
+    optima = pd.DataFrame(
+        {
+            "batch_size_opt_log_sd": [0.0, 0.0, 0.35, 0.35, 0.0],
+            "batch_size_step": [np.log(2)] * 5,
+            "batch_edge": ["", "", "", "", "low"],
+        }
+    )
+    w = optimum_weights(optima, "batch_size_opt")
+    assert w[0] == w[1] == pytest.approx(12 / np.log(2) ** 2)  # sd = step / sqrt(12), not 0
+    assert w[0] / w[2] == pytest.approx(0.35**2 * 12 / np.log(2) ** 2)  # about 3x, not 50x
+    assert w[4] <= np.median(w) + 1e-9

@@ -71,14 +71,17 @@ def test_summary_reports_formulas_errors_and_notes(synthetic_law):
 
 
 def test_optima_method_uses_statsmodels_standard_errors(synthetic_runs):
-    """Weighted least squares, each cell by the inverse variance of its bootstrap optimum."""
+    """Weighted least squares, each cell by the inverse variance of its bootstrap optimum
+    (floored at 5% and at the grid's resolution; no cell here is censored)."""
     import statsmodels.api as sm
 
     law = scalelaw.fit(synthetic_runs, method="optima", n_boot=20, loss_law=False)
     opt = law.optima
     X = sm.add_constant(np.log(opt[["params", "tokens"]].to_numpy(float)))
-    weights = 1 / (opt["lr_opt_log_sd"].to_numpy() ** 2 + 0.05**2)
-    ols = sm.WLS(np.log(opt["lr_opt"].to_numpy()), X, weights=weights).fit()
+    sd = np.maximum.reduce(
+        [opt["lr_opt_log_sd"].to_numpy(), opt["lr_step"].to_numpy() / 12**0.5, np.full(len(opt), 0.05)]
+    )
+    ols = sm.WLS(np.log(opt["lr_opt"].to_numpy()), X, weights=1 / sd**2).fit()
     np.testing.assert_allclose(law.lr.params, ols.params, rtol=1e-10)
     np.testing.assert_allclose(law.coefficients().query("law == 'lr'")["std_err"], ols.bse, rtol=1e-10)
 
