@@ -169,3 +169,11 @@ def test_cli_bad_recipe_exits_2_with_one_error_line(item, capsys):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "error:" in lines[0] and "Traceback" not in captured.err
     assert captured.out == ""
+
+
+def test_default_card_matches_what_a_fit_of_the_steplaw_table_records(steplaw_runs):
+    """When default.json is regenerated, fit() writes its card: it must say the same."""
+    fitted, shipped = card_from_runs(steplaw_runs), get_law("default").card
+    assert fitted.known == shipped.known
+    assert fitted.batch_range == shipped.batch_range == get_law("steplaw").card.batch_range
+    assert fitted.n_range == shipped.n_range and fitted.d_range == shipped.d_range
