@@ -2,6 +2,7 @@
 
     scalelaw fit RUNS [--format steplaw|csv|parquet] [--where "params <= 4.3e8"] --out law.json
     scalelaw predict MODEL_SIZE TOKENS [--law law.json | --preset steplaw] [--seq-len 2048] [--json]
+        [--recipe weight_decay=0.1 ...]
     scalelaw verify LAW --spec SPEC --width W --depth L --tokens D [--out DIR]
     scalelaw coordcheck --parametrization mup --widths 64,128,256,512 [--steps 4]
 
@@ -22,6 +23,7 @@ import pandas as pd
 
 from scalelaw.exceptions import InputError, ScalelawError
 from scalelaw.fit import METHODS, fit
+from scalelaw.lawcard import parse_recipe
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
 from scalelaw.runs import read_runs
 
@@ -125,6 +127,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         law=law,
         seq_len=args.seq_len,
         alpha=_alpha(args),
+        recipe=parse_recipe(args.recipe) if args.recipe else None,
     )
     print(json.dumps(p.to_dict(), indent=2) if args.json else p.table())
     return 0
@@ -300,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, help="intervals at 1 - alpha (default 0.2: 80%%)")
     p.add_argument("--confidence", type=float, help=argparse.SUPPRESS)  # deprecated: 1 - alpha
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--recipe",
+        action="append",
+        metavar="KEY=VALUE",
+        help="your run's recipe, e.g. weight_decay=0.1 (repeatable): warns where the law's differs",
+    )
     p.set_defaults(run=_cmd_predict)
 
     s = sub.add_parser("sweep", help="plan, price and run (or resume) a proxy sweep")

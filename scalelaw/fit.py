@@ -43,6 +43,7 @@ from scalelaw.averaging import choose_weight, combine_laws, fold_errors
 from scalelaw.calibration import calibrate as calibrate_intervals
 from scalelaw.calibration import calibrate_on, calibration_folds, fit_folds
 from scalelaw.exceptions import InputError, NotEnoughDataError, ScalelawError
+from scalelaw.lawcard import card_from_runs
 from scalelaw.laws import TERMS, HyperparameterLaw, LossLaw, PowerLaw
 from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import MIN_POINTS, WINDOW, cell_optima, iter_cells
@@ -301,7 +302,9 @@ def fit(
     -------
     HyperparameterLaw
         lr*(N, D), B*(N, D) in tokens and L(N, D), with bootstrap draws for intervals,
-        the fitted range and the per-cell optima (see :mod:`scalelaw.results`).
+        the fitted range, the per-cell optima (see :mod:`scalelaw.results`) and its
+        card (:class:`scalelaw.lawcard.LawCard`): the recipe columns that hold one value
+        across the runs, and the domain of the fitted cells.
 
     Raises
     ------
@@ -457,6 +460,7 @@ def fit(
         notes=tuple(notes),
         settings=settings,
         optima=optima,
+        card=card_from_runs(runs, optima),
     )
 
 
@@ -509,6 +513,7 @@ def _fit_average(
         name=name or f"fitted (average, {len(surface.optima)} cells)",
         method="average",
         settings=settings,
+        card=surface.card,
     )
 
 

@@ -43,6 +43,7 @@ from scipy import stats
 
 from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import InputError, LawFileError
+from scalelaw.lawcard import LawCard
 from scalelaw.results import (
     DEFAULT_ALPHA,
     FittedResults,
@@ -398,6 +399,8 @@ class HyperparameterLaw(FittedResults):
     on (``None`` if unknown); predictions report how far outside it they lie.
     ``optima``: the per-cell optima table the law was fitted from (see
     :func:`scalelaw.optima.cell_optima`), or ``None`` for published presets.
+    ``card``: the recipe and domain of the runs behind the law (:class:`LawCard`), or
+    ``None`` when unknown (law files written before cards still load).
     """
 
     name: str
@@ -410,6 +413,7 @@ class HyperparameterLaw(FittedResults):
     notes: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     optima: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    card: LawCard | None = None
 
     def predict(
         self,
@@ -419,13 +423,15 @@ class HyperparameterLaw(FittedResults):
         seq_len: int = 2048,
         alpha: float | None = None,
         confidence: float | None = None,
+        recipe: dict[str, Any] | None = None,
     ):
         """Shortcut for :func:`scalelaw.predict` with this law; returns a ``Prediction``
-        (intervals at 1 - alpha, 80% by default; ``confidence`` is deprecated)."""
+        (intervals at 1 - alpha, 80% by default; ``confidence`` is deprecated; ``recipe``
+        is compared with the law's card)."""
         from scalelaw.predict import predict  # the prediction stage sits downstream
 
         alpha = resolve_alpha(alpha, confidence, "HyperparameterLaw.predict")
-        return predict(model_size, tokens, law=self, seq_len=seq_len, alpha=alpha)
+        return predict(model_size, tokens, law=self, seq_len=seq_len, alpha=alpha, recipe=recipe)
 
     get_prediction = predict  # the statsmodels name
 
@@ -514,6 +520,8 @@ class HyperparameterLaw(FittedResults):
             lines.append(f"  intervals: {describe_calibration(self.settings['calibration'])}")
         for note in self.notes:
             lines.append(f"  note: {note}")
+        if self.card is not None:
+            lines += ["", "  law card:", *[f"    {line}" for line in self.card.describe().splitlines()]]
         return Summary("\n".join(lines), table.set_index(["law", "term"]), f"scalelaw law: {self.name}")
 
     def __str__(self) -> str:
@@ -533,6 +541,7 @@ class HyperparameterLaw(FittedResults):
             "notes": list(self.notes),
             "settings": self.settings,
             "optima": None if self.optima is None else _records(self.optima),
+            "card": None if self.card is None else self.card.to_dict(),
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
@@ -562,10 +571,11 @@ class HyperparameterLaw(FittedResults):
                 notes=tuple(d.get("notes", ())),
                 settings=dict(d.get("settings", {})),
                 optima=None if d.get("optima") is None else pd.DataFrame(d["optima"]),
+                card=None if d.get("card") is None else LawCard.from_dict(d["card"]),
             )
         except KeyError as err:
             raise LawFileError(f"{source}: missing key {err.args[0]!r}") from None
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError) as err:  # InputError (a bad card) is a ValueError
             raise LawFileError(f"{source}: malformed law ({err})") from None
 
 

@@ -5,10 +5,15 @@
 fitted range the query lies. ``law`` may be a fitted law, a preset name
 (``"steplaw"``, ``"deepseek"``, ``"default"``), a path to a law JSON file, or ``None``
 (the project's default law, which the Prediction names).
+
+Every preset carries a :class:`scalelaw.lawcard.LawCard`: the recipe its runs used, as
+far as the source states it. ``predict(..., recipe={...})`` compares the user's recipe
+with the law's card and warns once per difference.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalelaw.exceptions import InputError
+from scalelaw.lawcard import LawCard
 from scalelaw.laws import HyperparameterLaw, PowerLaw, load_law
 from scalelaw.results import check_alpha, resolve_alpha
 
@@ -297,6 +303,7 @@ def predict(
     seq_len: int = 2048,
     alpha: float | None = None,
     confidence: float | None = None,
+    recipe: dict | None = None,
 ) -> Prediction:
     """Optimal lr, batch size (tokens and sequences) and loss for a run of N params, D tokens.
 
@@ -314,6 +321,11 @@ def predict(
     alpha : float, optional
         Intervals at (1 - alpha); default 0.2 (80%). ``confidence`` is the deprecated
         spelling of 1 - alpha.
+    recipe : dict, optional
+        Your run's recipe by :data:`scalelaw.lawcard.RECIPE_FIELDS` key, e.g.
+        ``{"weight_decay": 0.0, "schedule": "cosine"}``; compared with the law's card
+        (:meth:`LawCard.check`): one warning per difference, one naming the keys the card
+        does not know. An unknown key or unreadable value raises :class:`InputError`.
 
     Returns
     -------
@@ -335,6 +347,7 @@ def predict(
     elif not isinstance(law, HyperparameterLaw):
         law = get_law(law)
     n, d = float(model_size), float(tokens)
+    warnings += _recipe_warnings(law, recipe)
 
     lr = law.lr(n, d)
     batch = law.batch_size(n, d)
@@ -413,6 +426,42 @@ def predict(
     )
 
 
+def _recipe_warnings(law: HyperparameterLaw, recipe: dict | None) -> list[str]:
+    """The warnings comparing ``recipe`` with ``law.card`` (none when no recipe)."""
+    if recipe is None:
+        return []
+    card = law.card if law.card is not None else LawCard()
+    differences, unknown = card.check(recipe)  # raises InputError on a bad key or value
+    warnings = [f"your recipe differs from the law's: {diff} (yours vs the law's)" for diff in differences]
+    if unknown:
+        what = "the law has no card" if law.card is None else "unknown for this law"
+        warnings.append(f"your recipe's {', '.join(unknown)} cannot be checked: {what}")
+    return warnings
+
+
+# Recipe of the Step Law dense table, as far as this project can verify it: the Step Law
+# README (seq_len: `bs` counts sequences of 2048 tokens, runs.STEPLAW_SEQ_LEN), its data
+# table (`smooth loss` is the smoothed final training loss; N, D and bs * 2048 give the
+# domain) and import_steplaw (standard parametrization). Optimizer, betas, eps, weight
+# decay, schedule, warmup and clipping could not be checked against the paper here: None.
+_STEPLAW_RECIPE = dict(
+    seq_len=2048,
+    loss_kind="smoothed_train",
+    parametrization="sp",
+    n_range=(2.1e8, 1.07e9),
+    d_range=(4e9, 1e11),
+    batch_range=(32768.0, 4194304.0),  # 16 .. 2048 sequences of 2048 tokens
+)
+_STEPLAW_NOTES = (
+    "recipe from the Step Law README and dense table (github.com/step-law/steplaw); "
+    "the paper's optimizer and schedule settings are not recorded here (unverified)",
+)
+
+
+def _steplaw_card() -> LawCard:
+    return LawCard(**_STEPLAW_RECIPE, notes=_STEPLAW_NOTES)
+
+
 def _steplaw() -> HyperparameterLaw:
     # Li et al. 2025, "Predictable Scale: Part I -- Optimal Hyperparameter Scaling Law in
     # Large Language Model Pretraining" (Step Law), eqs. for lr* and B*; fitted on their
@@ -423,6 +472,7 @@ def _steplaw() -> HyperparameterLaw:
         lr=PowerLaw("lr", "peak learning rate", math.log(1.79), {"N": -0.713, "D": 0.307}),
         batch_size=PowerLaw("batch_size", "tokens per step", math.log(0.58), {"D": 0.571}),
         fit_range={"N": (2.1e8, 1.07e9), "D": (4e9, 1e11)},
+        card=_steplaw_card(),
     )
 
 
@@ -438,6 +488,29 @@ def _deepseek() -> HyperparameterLaw:
         batch_size=PowerLaw(
             "batch_size", "tokens per step", math.log(c_b) + k_b * math.log(6), {"N": k_b, "D": k_b}
         ),
+        card=_deepseek_card(),
+    )
+
+
+def _deepseek_card() -> LawCard:
+    # Bi et al. 2024 sec. 2.3 (hyperparameters): AdamW, beta1 0.9, beta2 0.95, weight decay
+    # 0.1; multi-step schedule: peak after 2000 warmup steps, 31.6% of peak after 80% of
+    # the tokens, 10% after 90%; gradient clipping 1.0. Sec. 2.1: a BBPE tokenizer. The
+    # paper states these for its models; eps, sequence length of the scaling-law proxies,
+    # the loss they minimised and whether decay is scaled by lr are not recorded: None.
+    return LawCard(
+        optimizer="adamw",
+        beta1=0.9,
+        beta2=0.95,
+        weight_decay=0.1,
+        schedule="multi-step",
+        decay_floor=0.1,
+        warmup_steps=2000,
+        grad_clip=1.0,
+        notes=(
+            "recipe from Bi et al. 2024 (DeepSeek LLM, arXiv 2401.02954) sec. 2.3: "
+            "lr x0.316 after 80% of tokens, x0.1 of peak after 90%",
+        ),
     )
 
 
@@ -448,7 +521,18 @@ PRESETS = {"steplaw": _steplaw, "deepseek": _deepseek}
 def _default_law() -> HyperparameterLaw:
     path = resources.files("scalelaw") / "presets" / "default.json"
     with resources.as_file(path) as p:
-        return load_law(p)
+        law = load_law(p)
+    if law.card is None:  # the shipped file predates cards: it is a fit of the Step Law table
+        law = dataclasses.replace(law, card=_default_card(law))
+    return law
+
+
+def _default_card(law: HyperparameterLaw) -> LawCard:
+    """The default law's card: the Step Law recipe, its domain from its fit_range."""
+    card = _steplaw_card()
+    if law.fit_range:
+        card = card.replace(n_range=law.fit_range["N"], d_range=law.fit_range["D"])
+    return card.replace(notes=("scalelaw's fit of the Step Law dense table; " + _STEPLAW_NOTES[0],))
 
 
 def get_law(law: str | os.PathLike) -> HyperparameterLaw:

@@ -1,0 +1,304 @@
+"""Law cards: the training recipe a law's runs used, so a law is not applied blindly.
+
+An optimal lr or batch size is optimal *for a recipe*: the optimizer and its betas, the
+weight decay, the schedule and its floor, the warmup, the sequence length, the data and
+tokenizer, the parametrization. A law fitted by another lab carries their recipe with it.
+A :class:`LawCard` records that recipe (every field optional: ``None`` = unknown) and the
+domain the law was fitted on, and :meth:`LawCard.differences` compares a user's recipe
+with it, so :func:`scalelaw.predict` can warn when they differ.
+
+Units: ``warmup`` in tokens (the runs table's unit, ``RunRecord.warmup``); papers that
+state warmup in optimizer steps fill ``warmup_steps`` instead. ``decay_floor``: the final
+lr as a fraction of the peak lr. ``weight_decay``: the coefficient as passed to the
+optimizer; ``weight_decay_scaled_by_lr`` says whether the decay per step is lr * wd
+(PyTorch ``AdamW``) or wd alone (fully decoupled). Domain: ``n_range`` non-embedding
+parameters, ``d_range`` training tokens, ``batch_range`` tokens per optimizer step, each
+(min, max). numpy/pandas only, no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from scalelaw.exceptions import InputError, show
+
+RELATIVE_TOLERANCE = 0.1  # numbers within 10% of each other agree
+BETAS = ("beta1", "beta2")  # compared on the 1 - beta scale: 0.95 vs 0.999 is a real difference
+
+# Recipe fields by type: what a user's recipe dict may name, and how its values are read.
+FLOAT_FIELDS = ("beta1", "beta2", "eps", "weight_decay", "decay_floor", "grad_clip")
+INT_FIELDS = ("warmup", "warmup_steps", "seq_len")
+BOOL_FIELDS = ("weight_decay_scaled_by_lr",)
+STR_FIELDS = ("optimizer", "schedule", "data", "tokenizer", "loss_kind", "parametrization")
+RECIPE_FIELDS = (
+    "optimizer",
+    "beta1",
+    "beta2",
+    "eps",
+    "weight_decay",
+    "weight_decay_scaled_by_lr",
+    "schedule",
+    "decay_floor",
+    "warmup",
+    "warmup_steps",
+    "grad_clip",
+    "seq_len",
+    "data",
+    "tokenizer",
+    "loss_kind",
+    "parametrization",
+)
+DOMAIN_FIELDS = ("n_range", "d_range", "batch_range")
+# Runs-table columns a fit reads into the card when the table holds one value of them.
+TABLE_FIELDS = ("parametrization", "schedule", "warmup", "weight_decay", "seq_len", "loss_kind")
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+@dataclass(frozen=True)
+class LawCard:
+    """The recipe and domain of the runs a law was fitted on; ``None`` = unknown.
+
+    Recipe: ``optimizer`` (e.g. ``"adamw"``), ``beta1``, ``beta2``, ``eps``,
+    ``weight_decay`` (coefficient), ``weight_decay_scaled_by_lr`` (True: decay per step is
+    lr * weight_decay, as PyTorch AdamW), ``schedule`` (``"cosine"``, ``"wsd"``,
+    ``"linear"``, ``"multi-step"``, ...), ``decay_floor`` (final lr / peak lr),
+    ``warmup`` (tokens), ``warmup_steps`` (optimizer steps, when a paper states that
+    instead), ``grad_clip`` (max global gradient norm), ``seq_len`` (tokens per
+    sequence), ``data`` and ``tokenizer`` (names), ``loss_kind`` (the loss the law's
+    optima minimise: ``"train"``, ``"smoothed_train"`` or ``"validation"``),
+    ``parametrization`` (``"sp"``, ``"mup"``, ``"completep"``).
+
+    Domain: ``n_range`` (non-embedding parameters), ``d_range`` (training tokens),
+    ``batch_range`` (tokens per step), each (min, max).
+
+    ``varied``: recipe fields that took several values across the runs (so they are
+    ``None`` here, not unknown). ``notes``: free text, e.g. where each value comes from.
+    """
+
+    optimizer: str | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    weight_decay_scaled_by_lr: bool | None = None
+    schedule: str | None = None
+    decay_floor: float | None = None
+    warmup: int | None = None
+    warmup_steps: int | None = None
+    grad_clip: float | None = None
+    seq_len: int | None = None
+    data: str | None = None
+    tokenizer: str | None = None
+    loss_kind: str | None = None
+    parametrization: str | None = None
+    n_range: tuple[float, float] | None = None
+    d_range: tuple[float, float] | None = None
+    batch_range: tuple[float, float] | None = None
+    varied: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in RECIPE_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _coerce(name, value, "LawCard"))
+        for name in DOMAIN_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    low, high = (float(v) for v in value)
+                except (TypeError, ValueError):
+                    raise InputError(f"LawCard.{name} must be (min, max), got {show(value)}") from None
+                object.__setattr__(self, name, (low, high))
+        unknown = set(self.varied) - set(RECIPE_FIELDS)
+        if unknown:
+            raise InputError(f"LawCard.varied: unknown field(s) {sorted(unknown)}")
+        object.__setattr__(self, "varied", tuple(self.varied))
+        object.__setattr__(self, "notes", tuple(str(n) for n in self.notes))
+
+    @property
+    def known(self) -> dict[str, Any]:
+        """The recipe fields this card knows, in ``RECIPE_FIELDS`` order."""
+        return {k: getattr(self, k) for k in RECIPE_FIELDS if getattr(self, k) is not None}
+
+    def check(self, recipe: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """(differences, unknown) between a user's ``recipe`` and this card.
+
+        ``differences``: one ``"weight_decay 0.0 vs 0.1"`` per field where both are known
+        and disagree (yours first, the law's second; numbers agree within 10%, betas on
+        the 1 - beta scale, text case-insensitively). ``unknown``: fields of ``recipe``
+        this card does not know. Raises :class:`InputError` for a key that is not a
+        recipe field or a value that cannot be read as that field's type.
+        """
+        if not isinstance(recipe, dict):
+            raise InputError(f"recipe must be a dict of recipe fields, got {type(recipe).__name__}")
+        differences, unknown = [], []
+        for key, raw in recipe.items():
+            if key not in RECIPE_FIELDS:
+                raise InputError(f"unknown recipe key {key!r}; valid keys: {', '.join(RECIPE_FIELDS)}")
+            if raw is None:
+                continue
+            mine = _coerce(key, raw, "recipe")
+            theirs = getattr(self, key)
+            if theirs is None:
+                unknown.append(key)
+            elif not _agree(key, mine, theirs):
+                differences.append(f"{key} {_fmt(mine)} vs {_fmt(theirs)}")
+        return differences, unknown
+
+    def differences(self, recipe: dict[str, Any]) -> list[str]:
+        """Each way ``recipe`` differs from the card, as text: ``"weight_decay 0.0 vs 0.1"``
+        (yours vs the law's), then ``"tokenizer: unknown for this law"`` for each field the
+        card does not know (not a difference: it cannot be checked). See :meth:`check`."""
+        differences, unknown = self.check(recipe)
+        return differences + [f"{k}: unknown for this law" for k in unknown]
+
+    def describe(self) -> str:
+        """A few lines for summaries: the known recipe, the domain, what varied."""
+        known = self.known
+        lines = []
+        if known:
+            lines.append("recipe: " + ", ".join(f"{k} {_fmt(v)}" for k, v in known.items()))
+        else:
+            lines.append("recipe: unknown")
+        domain = [
+            f"{label} [{r[0]:.3g}, {r[1]:.3g}]"
+            for label, r in (("N", self.n_range), ("D", self.d_range), ("batch tokens", self.batch_range))
+            if r is not None
+        ]
+        if domain:
+            lines.append("domain: " + ", ".join(domain))
+        if self.varied:
+            lines.append("several values across the runs (not recorded): " + ", ".join(self.varied))
+        missing = [k for k in RECIPE_FIELDS if k not in known and k not in self.varied]
+        if missing and known:
+            lines.append("unknown: " + ", ".join(missing))
+        lines += [f"card note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {k: getattr(self, k) for k in RECIPE_FIELDS}
+        d.update({k: None if getattr(self, k) is None else list(getattr(self, k)) for k in DOMAIN_FIELDS})
+        d.update(varied=list(self.varied), notes=list(self.notes))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LawCard:
+        if not isinstance(d, dict):
+            raise InputError(f"a law card must be a JSON object, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise InputError(f"law card: unknown key(s) {unknown}; valid keys: {', '.join(sorted(names))}")
+        values = dict(d)
+        for key in ("varied", "notes"):
+            values[key] = tuple(values.get(key) or ())
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> LawCard:
+        return dataclasses.replace(self, **changes)
+
+
+def card_from_runs(runs: pd.DataFrame, optima: pd.DataFrame | None = None) -> LawCard:
+    """The card of a law fitted on ``runs``: every ``TABLE_FIELDS`` column holding one
+    value across the runs (missing values count as a value of their own), the rest
+    unknown or, when a column holds several values, listed in ``varied``. Domain: N and D
+    of ``optima`` (the fitted cells; else of the runs), batch sizes of the runs."""
+    values: dict[str, Any] = {}
+    varied = []
+    for name in TABLE_FIELDS:
+        if name not in runs.columns:
+            continue
+        column = runs[name]
+        distinct = column.dropna().unique()
+        if len(distinct) == 1 and not column.isna().any():
+            value = distinct[0]
+            values[name] = value.item() if hasattr(value, "item") else value
+        elif len(distinct) >= 1:
+            varied.append(name)
+    cells = optima if optima is not None and len(optima) else runs
+    return LawCard(
+        **values,
+        n_range=(float(cells["params"].min()), float(cells["params"].max())),
+        d_range=(float(cells["tokens"].min()), float(cells["tokens"].max())),
+        batch_range=(float(runs["batch_size"].min()), float(runs["batch_size"].max())),
+        varied=tuple(varied),
+    )
+
+
+def parse_recipe(items: list[str] | None) -> dict[str, str]:
+    """``["weight_decay=0.1", "schedule=cosine"]`` (the CLI's ``--recipe``) as a dict;
+    values stay text (:meth:`LawCard.check` reads them by field type)."""
+    recipe: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise InputError(f"--recipe {item!r}: expected KEY=VALUE, e.g. weight_decay=0.1")
+        if key not in RECIPE_FIELDS:
+            raise InputError(f"unknown recipe key {key!r}; valid keys: {', '.join(RECIPE_FIELDS)}")
+        recipe[key] = value
+    return recipe
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    """``value`` as field ``name``'s type; text from the command line is parsed."""
+    try:
+        if name in BOOL_FIELDS:
+            if isinstance(value, str):
+                text = value.strip().lower()
+                if text in _TRUE + _FALSE:
+                    return text in _TRUE
+                raise ValueError(value)
+            if isinstance(value, (bool, int)) and value in (0, 1):
+                return bool(value)
+            raise ValueError(value)
+        if name in STR_FIELDS:
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(value)
+            return value.strip()
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(value)
+        if name in INT_FIELDS:
+            if number != int(number):
+                raise ValueError(value)
+            return int(number)
+        return number
+    except (TypeError, ValueError):
+        kind = (
+            "true or false"
+            if name in BOOL_FIELDS
+            else "a name"
+            if name in STR_FIELDS
+            else "a non-negative integer"
+            if name in INT_FIELDS
+            else "a non-negative number"
+        )
+        raise InputError(f"{where} {name} must be {kind}, got {show(value)}") from None
+
+
+def _agree(name: str, mine: Any, theirs: Any) -> bool:
+    if name in STR_FIELDS:
+        return str(mine).lower() == str(theirs).lower()
+    if name in BOOL_FIELDS:
+        return bool(mine) == bool(theirs)
+    a, b = float(mine), float(theirs)
+    if name in BETAS:
+        a, b = 1.0 - a, 1.0 - b
+    return abs(a - b) <= RELATIVE_TOLERANCE * max(abs(a), abs(b))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:d}"
+    return f"{value:g}"
