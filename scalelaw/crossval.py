@@ -36,6 +36,7 @@ from scalelaw.laws import HyperparameterLaw
 from scalelaw.optima import cell_optima, iter_cells, regret
 from scalelaw.predict import predict
 from scalelaw.results import DEFAULT_ALPHA
+from scalelaw.runs import cell_columns
 
 SCHEMES = ("leave-one-N-out", "leave-largest-N-out", "leave-one-D-out", "leave-largest-D-out")
 DEFAULT_SCHEMES = SCHEMES[:3]
@@ -101,12 +102,14 @@ def score_cells(law: HyperparameterLaw, test: pd.DataFrame, *, alpha: float = DE
     narrower interval can be read off), ``extrapolation_N``, ``extrapolation_D`` (cell
     / fitted maximum).
     """
-    optima = cell_optima(test, n_boot=0).set_index(["params", "tokens"])
+    keys = cell_columns(test)  # (params, tokens) and any recipe columns
+    optima = cell_optima(test, n_boot=0).set_index(keys)
     rows = []
     for cell, runs in iter_cells(test):
         n, d = cell["params"], cell["tokens"]
         p = predict(n, d, law=law, alpha=alpha)
-        lr_opt, b_opt = optima.loc[(n, d), ["lr_opt", "batch_size_opt"]]
+        found = optima.loc[tuple(cell[k] for k in keys) if len(keys) > 1 else cell[keys[0]]]
+        lr_opt, b_opt = float(found["lr_opt"]), float(found["batch_size_opt"])
         rows.append(
             {
                 "params": n,
