@@ -91,7 +91,13 @@ def folds(runs: pd.DataFrame, schemes: Iterable[str] = DEFAULT_SCHEMES, max_k: i
     return out
 
 
-def score_cells(law: HyperparameterLaw, test: pd.DataFrame, *, alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+def score_cells(
+    law: HyperparameterLaw,
+    test: pd.DataFrame,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    optima: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per cell of ``test``: the law's prediction there and how it scored.
 
     Columns: ``params``, ``tokens``, ``lr_pred``, ``batch_size_pred`` (tokens),
@@ -100,10 +106,11 @@ def score_cells(law: HyperparameterLaw, test: pd.DataFrame, *, alpha: float = DE
     the law gives none), ``lr_ratio``, ``batch_ratio`` (log distance of the optimum from
     the prediction over the interval's log half-width: a coverage at any wider or
     narrower interval can be read off), ``extrapolation_N``, ``extrapolation_D`` (cell
-    / fitted maximum).
+    / fitted maximum). ``optima``: ``cell_optima(test, n_boot=0)`` when the caller
+    already has it (it depends on the test runs only, not on the law).
     """
     keys = cell_columns(test)  # (params, tokens) and any recipe columns
-    optima = cell_optima(test, n_boot=0).set_index(keys)
+    optima = (cell_optima(test, n_boot=0) if optima is None else optima).set_index(keys)
     rows = []
     for cell, runs in iter_cells(test):
         n, d = cell["params"], cell["tokens"]
@@ -160,9 +167,10 @@ def crossvalidate(
     """
     parts = []
     for fold in folds(runs, schemes, max_k):
+        held_out = cell_optima(fold.test, n_boot=0)  # the same for every estimator
         for name, estimator in estimators.items():
             law = estimator(fold.train)
-            scored = score_cells(law, fold.test, alpha=alpha)
+            scored = score_cells(law, fold.test, alpha=alpha, optima=held_out)
             parts.append(scored.assign(estimator=name, scheme=fold.scheme, fold=fold.name))
             if log is not None:
                 mean = scored["regret_pct"].mean()

@@ -399,8 +399,8 @@ class CellOptima(FittedResults):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the table's records and the bootstrap draws (NaN as null)."""
         table = self.table.astype(object).where(self.table.notna(), None)
-        draws = np.where(np.isfinite(self.draws), self.draws, np.nan).astype(object)
-        draws[np.isnan(self.draws.astype(float))] = None
+        draws = self.draws.astype(object)
+        draws[~np.isfinite(self.draws)] = None
         return {"alpha": self.alpha, "table": table.to_dict("records"), "draws": draws.tolist()}
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:

@@ -44,7 +44,7 @@ from scalelaw.atomic import atomic_write_text
 from scalelaw.deprecation import keyword_only_since
 from scalelaw.exceptions import FitError, InputError, NotEnoughDataError
 from scalelaw.optima import regret
-from scalelaw.predict import Prediction
+from scalelaw.predict import Prediction, _from_json
 from scalelaw.results import FittedResults, Summary, check_alpha, level, resolve_alpha, std_err_from_interval
 from scalelaw.shapes import non_embedding_params
 
@@ -247,9 +247,9 @@ class Verification(FittedResults):
                 batch_grid=tuple(int(x) for x in d["batch_grid"]),
                 best_lr=float(d["best_lr"]),
                 best_batch_size=int(d["best_batch_size"]),
-                measured_best_loss=_number(d["measured_best_loss"]),
-                predicted_setting_loss=_number(d["predicted_setting_loss"]),
-                regret_pct=_number(d["regret_pct"], math.inf),
+                measured_best_loss=_from_json(d["measured_best_loss"], math.nan),
+                predicted_setting_loss=_from_json(d["predicted_setting_loss"], math.nan),
+                regret_pct=_from_json(d["regret_pct"], math.inf),
                 lr_inside_interval=bool(d["lr_inside_interval"]),
                 batch_inside_interval=bool(d["batch_inside_interval"]),
                 runs_total=int(d["runs_total"]),
@@ -294,10 +294,6 @@ class Verification(FittedResults):
         if self.runs_diverged:
             lines.append(f"  {self.runs_diverged} of {self.runs_total} verification runs diverged")
         return lines
-
-
-def _number(x: float | None, missing: float = math.nan) -> float:
-    return missing if x is None else float(x)
 
 
 def load_verification(path: str | os.PathLike) -> Verification:
