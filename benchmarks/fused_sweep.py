@@ -28,7 +28,8 @@ on a GPU for the gpu grid, with losses agreeing to float rounding. Nothing here 
 on wall time; it measures and prints (with the load average before the runs: other
 processes on the machine distort both walls).
 
-    python benchmarks/fused_sweep.py [--grid demo|wide|gpu|tiny] [--workers 2] [--keep DIR] [--json PATH]
+    python benchmarks/fused_sweep.py [--grid demo|wide|gpu|tiny] [--widths W ...] [--batches B ...]
+        [--workers 2] [--keep DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -104,15 +105,25 @@ GRIDS: dict[str, dict[str, Any]] = {
 }
 
 
-def grid_spec(name: str) -> SweepSpec:
-    """The sweep of ``--grid name``; ``demo`` is always read from scalelaw.demo, never copied."""
+def grid_spec(name: str, widths: list[int] | None = None, batches: list[int] | None = None) -> SweepSpec:
+    """The sweep of ``--grid name``, optionally cut to some of its widths or batch sizes
+    (to split a long grid over several calls); ``demo`` is always read from scalelaw.demo."""
     if name == "demo":
+        if widths or batches:
+            raise SystemExit("--widths and --batches cut the named ladders, not the demo grid")
         from scalelaw.demo import demo_spec
 
         return demo_spec("small")
     from scalelaw.demo import ladder_spec
 
-    return ladder_spec(f"fused-bench-{name}", max_runs=1000, **GRIDS[name])
+    fields = dict(GRIDS[name])
+    for key, cut in (("widths", widths), ("batches", batches)):
+        if cut:
+            unknown = sorted(set(cut) - set(fields[key]))
+            if unknown:
+                raise SystemExit(f"--{key} {unknown}: grid {name!r} has {key} {fields[key]}")
+            fields[key] = [v for v in fields[key] if v in cut]
+    return ladder_spec(f"fused-bench-{name}", max_runs=1000, **fields)
 
 
 def _maxrss_bytes(who: int) -> int:
@@ -270,12 +281,14 @@ def _fmt(x: float | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", choices=["demo", *GRIDS], default="demo")
+    parser.add_argument("--widths", type=int, nargs="+", default=None, help="only these widths of the grid")
+    parser.add_argument("--batches", type=int, nargs="+", default=None, help="only these batch sizes")
     parser.add_argument("--workers", type=int, default=1, help="run_sweep workers (CPU; one per GPU on CUDA)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the two sweep dirs under DIR")
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements here")
     args = parser.parse_args()
 
-    spec = grid_spec(args.grid)
+    spec = grid_spec(args.grid, args.widths, args.batches)
     runs = spec.run_kwargs()
     widths = sorted({w for w, _ in spec.model.shapes})
     depths = sorted({d for _, d in spec.model.shapes})
@@ -367,6 +380,8 @@ def main() -> int:
         payload = {
             "grid": args.grid,
             "spec": spec.name,
+            "widths": args.widths,
+            "batches": args.batches,
             "workers": args.workers,
             "cpu_count": os.cpu_count(),
             "speedup": speedup,
