@@ -83,10 +83,14 @@ def apply_where(runs: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
+    args.method_given = args.method is not None
+    args.method = args.method or "average"
     runs = read_runs(args.runs, table_format=args.format)
     if args.where:
         runs = apply_where(runs, args.where)
-    law = fit(runs, method=args.method, n_boot=args.n_boot, seed=args.seed)
+    if args.prior and args.method_given:
+        raise UsageError("--prior calibrates a published law; it takes no --method")
+    law = fit(runs, method=args.method, n_boot=args.n_boot, seed=args.seed, prior=args.prior)
     print(law.summary())
     if args.out:
         law.to_json(args.out)
@@ -288,7 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("runs", help="runs table (.csv, .parquet, or the Step Law CSV with --format steplaw)")
     f.add_argument("--format", choices=["csv", "parquet", "steplaw"], default=None)
     f.add_argument("--where", help='row filter, e.g. "params <= 4.3e8 and tokens >= 1e10"')
-    f.add_argument("--method", choices=METHODS, default="average")
+    f.add_argument("--method", choices=METHODS, default=None, help="estimator (default average)")
+    f.add_argument(
+        "--prior",
+        metavar="LAW",
+        help="calibrate a published law on these runs instead of fitting one: "
+        f"{', '.join([*PRESETS, DEFAULT_LAW])} or a law .json file (works from one cell)",
+    )
     f.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--out", help="write the fitted law as JSON here")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -264,6 +265,7 @@ def fit(
     loss_law: bool = True,
     name: str | None = None,
     calibrate: bool = True,
+    prior: str | HyperparameterLaw | None = None,
 ) -> HyperparameterLaw:
     """Fit optimal-lr, optimal-batch-size and loss laws to a runs table.
 
@@ -297,6 +299,11 @@ def fit(
         Widen the lr and batch-size prediction intervals by factors learned from the
         table's own extrapolation folds (:mod:`scalelaw.calibration`), so that 80% of
         held-out optima fall inside the 80% intervals; costs a few refits.
+    prior : law, preset name or law .json path, optional
+        Calibrate this published law on the runs instead of fitting a new one: keep its
+        exponents, move its coefficients to the runs' recipe; works from one cell, a
+        grid or a one-axis-at-a-time cross (:func:`scalelaw.prior.calibrate`; ``method``,
+        the terms, ``window``, ``min_points``, ``loss_law`` and ``calibrate`` do not apply).
 
     Returns
     -------
@@ -312,6 +319,10 @@ def fit(
         Bad arguments or table; too few cells or swept batch sizes; a landscape the
         surface cannot fit (``method="auto"`` falls back instead).
     """
+    if prior is not None:
+        from scalelaw.prior import calibrate as calibrate_prior  # it builds on this module
+
+        return calibrate_prior(prior, runs, n_boot=n_boot, seed=seed, name=name)
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if method == "auto":
@@ -364,6 +375,7 @@ def fit(
                 f"drop {term} from the law's terms or sweep more than one {term}"
             )
     rng = np.random.default_rng(seed)
+    settings: dict[str, Any] = {"window": window, "min_points": min_points, "n_boot": n_boot, "seed": seed}
 
     if method == "surface":
         data = surface_data(usable, window, min_points)
@@ -371,6 +383,8 @@ def fit(
         lr_params, b_params, lr_se, b_se = surface.lr_params, surface.batch_params, None, None
         if n_boot and len(lr_draws) < 0.9 * n_boot:
             notes.append(f"only {len(lr_draws)} of {n_boot} bootstrap refits were usable")
+        k = surface.shape  # its normalised lr x batch term, for calibrations that use this law as a prior
+        settings["interaction"] = float(k[2] / (2 * np.sqrt(k[0] * k[1])))
     elif method == "band":
         points = band_points(usable, window)
         lr_params, lr_se, lr_draws = _band_law(points, "lr", lr_terms, n_boot, rng)
@@ -411,7 +425,6 @@ def fit(
         "batch_edge",
     )
 
-    settings = {"window": window, "min_points": min_points, "n_boot": n_boot, "seed": seed}
     if calibrate and n_boot >= CALIBRATION_MIN_BOOT:
 
         def refit(train: pd.DataFrame) -> HyperparameterLaw:

@@ -59,6 +59,20 @@ TERMS = ("N", "D")
 
 
 BOUNDS = ("upper", "lower")
+
+# How far one lab's optimal lr (and batch size) sits from another's at the same (N, D),
+# log scale: the Step Law and DeepSeek formulas, compared over the default law's domain
+# (N 2.1e8-1.07e9, D 4e9-1e11, a 9 x 9 log grid), differ by an RMS of 0.72 in ln for
+# both lr and B; one recipe's spread about the labs' mean is 0.72 / sqrt(2) = 0.51.
+# Two labs are a thin sample: an outside lab's sweep (issue #14) sat 2.3x (0.83 in ln,
+# 1.6 sd) from the default law, outside this spread's 80% band (1.28 sd). A published
+# law used as is carries it in its prediction intervals (PowerLaw.recipe_sd);
+# tests/test_prior.py re-measures it from the presets.
+CROSS_RECIPE_SD = 0.51
+CROSS_RECIPE_SOURCE = (
+    "spread between labs' recipes: Step Law vs DeepSeek formulas over N 2.1e8-1.07e9, "
+    "D 4e9-1e11 differ by RMS 0.72 in ln (lr and B); one recipe's sd 0.72/sqrt(2) = 0.51"
+)
 MAX_LOG = 700.0  # exp() of more overflows float64; such an interval is "unbounded" anyway
 
 
@@ -98,6 +112,7 @@ class _BootstrapIntervals:
     resid_sd: float
     calibration: float = 1.0  # factor on the bootstrap spread of the prediction interval (see PowerLaw)
     resid_calibration: float = 1.0  # factor on its residual scatter
+    recipe_sd: float = 0.0  # spread between labs' recipes, log scale (see PowerLaw)
 
     def _log_draws(self, model_size: Any, tokens: Any) -> np.ndarray | None:  # pragma: no cover
         raise NotImplementedError
@@ -119,11 +134,12 @@ class _BootstrapIntervals:
         if kind not in ("prediction", "mean"):
             raise InputError(f"kind must be 'prediction' or 'mean', got {kind!r}")
         logs = self._log_draws(model_size, tokens)
-        if logs is None:
+        if logs is None and not (kind == "prediction" and self.recipe_sd > 0):
             return None
-        spread = robust_sd(logs, alpha)
+        spread = 0.0 if logs is None else robust_sd(logs, alpha)
         if kind == "prediction":
             sd = np.hypot(self.calibration * spread, self.resid_calibration * self.resid_sd)
+            sd = np.hypot(sd, self.recipe_sd)
         else:
             sd = spread
         center = np.log(np.asarray(self(model_size, tokens), dtype=float))
@@ -146,7 +162,10 @@ class PowerLaw(_BootstrapIntervals):
     factors on the prediction interval's bootstrap spread and residual scatter that make
     held-out optima land inside the 80% interval 80% of the time (learned by
     :func:`scalelaw.fit` from its own table's held-out folds, :mod:`scalelaw.calibration`;
-    1.0: the bootstrap as is).
+    1.0: the bootstrap as is). ``recipe_sd``: the spread of the optimum between labs'
+    recipes (log scale, :data:`CROSS_RECIPE_SD`), added to prediction intervals of a
+    published law used as is on someone else's recipe; 0 for a law fitted or calibrated
+    on the user's own runs (:func:`scalelaw.fit` with ``prior=``).
     """
 
     quantity: str
@@ -161,6 +180,7 @@ class PowerLaw(_BootstrapIntervals):
     caveat: str = ""
     calibration: float = 1.0
     resid_calibration: float = 1.0
+    recipe_sd: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = set(self.exponents) - set(TERMS)
@@ -245,6 +265,7 @@ class PowerLaw(_BootstrapIntervals):
             "caveat": self.caveat,
             "calibration": self.calibration,
             "resid_calibration": self.resid_calibration,
+            "recipe_sd": self.recipe_sd,
         }
 
     @classmethod
@@ -262,6 +283,7 @@ class PowerLaw(_BootstrapIntervals):
             caveat=str(d.get("caveat", "")),
             calibration=float(d.get("calibration", 1.0)),
             resid_calibration=float(d.get("resid_calibration", 1.0)),
+            recipe_sd=float(d.get("recipe_sd", 0.0)),
         )
 
 

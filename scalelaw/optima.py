@@ -37,6 +37,12 @@ from scalelaw.runs import cell_columns, divergence_reason
 WINDOW = 0.0075
 MIN_POINTS = 8
 
+# The bowl's normalised lr x batch-size term k_uv / (2 sqrt(k_uu k_vv)) in log loss over
+# (log lr, log batch size), measured on the 1911 Step Law runs by the joint surface fit
+# (scalelaw.surface; tests/test_prior.py re-measures it). Negative: at a larger batch
+# the best lr is larger. Used only where a cell's runs cannot determine the term.
+DEFAULT_INTERACTION = -0.34
+
 
 def iter_cells(runs: pd.DataFrame) -> Iterator[tuple[dict, pd.DataFrame]]:
     """Yield ({cell column: value}, runs of that cell), in sorted cell order."""
@@ -53,6 +59,22 @@ def near_optimum(
     best = ranked["loss"].iloc[0]
     inside = ranked[ranked["loss"] <= best * (1 + window)]
     return inside if len(inside) >= min_points else ranked.head(min_points)
+
+
+# A cross of one-axis sweeps has few runs near its optimum, and those on one line: its
+# bowl takes at least this many (synthetic crosses, tests/test_prior.py: lr* error RMS
+# 0.107 in ln with 8 runs, 0.087 with 12, 0.047 with 16).
+MIN_POINTS_CROSS = 16
+
+
+def is_cross(cell_runs: pd.DataFrame) -> bool:
+    """Whether a cell's runs sweep lr and batch size one at a time (its bowl's lr x
+    batch-size term cannot be fitted), rather than on a grid."""
+    x = np.log(cell_runs["lr"].to_numpy(float))
+    y = np.log(cell_runs["batch_size"].to_numpy(float))
+    if len(np.unique(x)) < 3 or len(np.unique(y)) < 3:
+        return False
+    return _interaction_alias(_bowl_design(x - x.mean(), y - y.mean(), False)) is not None
 
 
 MIN_POINTS_CUBIC = 12  # below this, the bowl is a plain quadratic (6 or 3 coefficients)
@@ -112,16 +134,36 @@ def _bowl_minimum(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return w, value, ok
 
 
-def _bowl_fits(x, y, z, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _interaction_alias(design: np.ndarray) -> np.ndarray | None:
+    """How the bowl's lr x batch-size column (5 of the design) aliases onto the others,
+    ``beta`` with ``xy = others @ beta``, when the runs cannot tell it from them (a
+    one-axis-at-a-time sweep: an lr line at one batch size crossed with a batch line at
+    one lr); ``None`` when the runs determine it."""
+    others = np.delete(design, 5, axis=1)
+    xy = design[:, 5]
+    beta, *_ = np.linalg.lstsq(others, xy, rcond=None)
+    if float(np.linalg.norm(xy - others @ beta)) > 1e-8 * max(1.0, float(np.linalg.norm(xy))):
+        return None
+    return beta
+
+
+def _bowl_fits(x, y, z, weights, interaction: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Weighted bowl fits for each row of ``weights`` (fits, points); see _bowl_minimum.
 
     ``y`` is ``None`` for a cell with one batch size (a bowl in lr only). The cubic
     terms let the bowl be steeper on the high-lr side, as real landscapes are; a
-    plain quadratic would put the minimum too low in lr.
+    plain quadratic would put the minimum too low in lr. Where the runs cannot
+    determine the lr x batch-size term (a cross of one-axis sweeps), it is set from
+    ``interaction``, the bowl's normalised cross term k_uv / (2 sqrt(k_uu k_vv)), and
+    the coefficients it aliases onto are corrected for it, rather than the term being
+    left at zero; the last value returned says whether the runs determined it.
     """
     cubic = len(z) >= MIN_POINTS_CUBIC
     design = _bowl_design(x, y, cubic)
     keep = [0, 1, 3] if y is None else list(range(design.shape[1]))
+    alias = None if y is None else _interaction_alias(design)
+    if alias is not None:
+        keep.remove(5)
     design = design[:, keep]
     gram = np.einsum("bm,mi,mj->bij", weights, design, design)
     rhs = np.einsum("bm,mi,m->bi", weights, design, z)
@@ -129,15 +171,35 @@ def _bowl_fits(x, y, z, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     coef[:, keep] = np.einsum("bij,bj->bi", np.linalg.pinv(gram), rhs)
     if y is None:
         coef[:, 4] = 1.0  # a dummy convex y direction, so the minimum stays at y = 0
+    elif alias is not None:
+        # the fit without the xy column absorbed k_uv * alias into the others: take it
+        # back out, with k_uv set from the curvatures it corrects (a fixed point, reached
+        # in a few steps: the alias rarely touches the curvature columns)
+        aliased = np.zeros(8)
+        aliased[keep] = alias
+        fitted, k_uv = coef.copy(), np.zeros(len(coef))
+        for _ in range(4):
+            corrected = fitted - k_uv[:, None] * aliased
+            k_uv = (
+                2
+                * interaction
+                * np.sqrt(np.clip(corrected[:, 3], 0, None) * np.clip(corrected[:, 4], 0, None))
+            )
+        coef = fitted - k_uv[:, None] * aliased
+        coef[:, 5] = k_uv
     loc, value, ok = _bowl_minimum(coef)
     yy = np.zeros_like(x) if y is None else y
     lo, hi = np.array([x.min(), yy.min()]), np.array([x.max(), yy.max()])
     inside = np.all((loc >= lo - 1e-9) & (loc <= hi + 1e-9), axis=-1)
-    return loc, value, ok & inside
+    return loc, value, ok & inside, alias is None
 
 
 def _cell_optimum(
-    window_runs: pd.DataFrame, n_boot: int, rng: np.random.Generator, alpha: float = DEFAULT_ALPHA
+    window_runs: pd.DataFrame,
+    n_boot: int,
+    rng: np.random.Generator,
+    alpha: float = DEFAULT_ALPHA,
+    interaction: float = 0.0,
 ) -> dict:
     # Centre on the best run so the quadratic is well conditioned.
     best = window_runs.iloc[0]
@@ -147,8 +209,11 @@ def _cell_optimum(
     two_d = len(np.unique(y)) >= 3
     enough = len(np.unique(x)) >= 3 and len(z) >= (6 if two_d else 3)
     weights = np.vstack([np.ones(len(z)), rng.multinomial(len(z), np.full(len(z), 1 / len(z)), n_boot)])
+    identified = True
     if enough:
-        loc, value, ok = _bowl_fits(x, y if two_d else None, z, weights.astype(float))
+        loc, value, ok, identified = _bowl_fits(
+            x, y if two_d else None, z, weights.astype(float), interaction
+        )
     else:
         loc, value, ok = (
             np.zeros((len(weights), 2)),
@@ -168,6 +233,8 @@ def _cell_optimum(
         "batch_size_opt": bs[0],
         "loss_opt": loss[0],
         "estimator": "bowl" if ok[0] else "best_run",
+        # where the lr x batch-size term came from: the runs, or ``interaction`` (a cross)
+        "interaction": ("fitted" if identified else "assumed") if enough and two_d else "",
     }
     for name, draws in (("lr_opt", lr[1:]), ("batch_size_opt", bs[1:]), ("loss_opt", loss[1:])):
         lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2]) if len(draws) else (np.nan, np.nan)
@@ -227,9 +294,18 @@ def cell_optima(
     n_boot: int = 200,
     seed: int = 0,
     alpha: float = DEFAULT_ALPHA,
+    interaction: float = DEFAULT_INTERACTION,
 ) -> pd.DataFrame:
     """The table of :func:`fit_optima` (``fit_optima(runs, ...).table``); see there."""
-    return fit_optima(runs, window=window, min_points=min_points, n_boot=n_boot, seed=seed, alpha=alpha).table
+    return fit_optima(
+        runs,
+        window=window,
+        min_points=min_points,
+        n_boot=n_boot,
+        seed=seed,
+        alpha=alpha,
+        interaction=interaction,
+    ).table
 
 
 def fit_optima(
@@ -240,6 +316,7 @@ def fit_optima(
     n_boot: int = 200,
     seed: int = 0,
     alpha: float = DEFAULT_ALPHA,
+    interaction: float = DEFAULT_INTERACTION,
 ) -> CellOptima:
     """Each cell's optimum: its best run, fitted optimum and bootstrap interval.
 
@@ -255,6 +332,13 @@ def fit_optima(
         Bootstrap resamples of those runs (0: no intervals) and their seed.
     alpha : float
         Intervals at (1 - alpha), default 0.2 (80%).
+    interaction : float
+        The bowl's normalised lr x batch-size term, k_uv / (2 sqrt(k_uu k_vv)) in
+        (-1, 1), for cells whose runs cannot determine it: a one-axis-at-a-time sweep
+        (lr varied at one batch size, batch size varied at one lr). Where the two lines
+        cross off the optimum, the best lr at the best batch size depends on it. Default:
+        :data:`DEFAULT_INTERACTION`, measured on the Step Law runs; a calibration passes
+        its prior law's.
 
     Returns
     -------
@@ -267,13 +351,17 @@ def fit_optima(
         ``batch_size_opt_log_sd`` (the bootstrap's normal-equivalent spread of the log,
         its central 68%), ``lr_step``, ``batch_size_step`` (the median log spacing of
         the cell's grid), ``estimator`` (``bowl`` or
-        ``best_run``), ``lr_bracketed``, ``batch_bracketed``, ``bracketed``, ``lr_edge``
+        ``best_run``), ``interaction`` (``"fitted"`` when the runs determined the bowl's
+        lr x batch-size term, ``"assumed"`` when it was set from ``interaction``, ``""``
+        for a bowl in lr alone), ``lr_bracketed``, ``batch_bracketed``, ``bracketed``, ``lr_edge``
         / ``batch_edge`` (``"low"`` when the best run is at the smallest value swept, so
         the true optimum is at most that: censored from above; ``"high"`` at the
         largest; ``""`` when bracketed) and
     ``warning`` (empty when bracketed).
     """
     alpha = check_alpha(alpha)
+    if not -1 < interaction < 1:
+        raise InputError(f"interaction must lie in (-1, 1) (a convex bowl), got {interaction!r}")
     rng = np.random.default_rng(seed)
     draws: list[np.ndarray] = []
     excluded = divergence_reason(runs)
@@ -293,7 +381,8 @@ def fit_optima(
             rows.append(row)
             draws.append(np.full((n_boot, 3), np.nan))
             continue
-        win = near_optimum(usable, window, min_points)
+        cross = is_cross(usable)
+        win = near_optimum(usable, window, max(min_points, MIN_POINTS_CROSS) if cross else min_points)
         best = win.iloc[0]
         row.update(
             n_window=len(win),
@@ -303,7 +392,7 @@ def fit_optima(
             lr_step=_log_step(usable["lr"]),
             batch_size_step=_log_step(usable["batch_size"]),
         )
-        optimum, cell_draws = _cell_optimum(win, n_boot, rng, alpha)
+        optimum, cell_draws = _cell_optimum(win, n_boot, rng, alpha, interaction)
         row.update(optimum)
         draws.append(cell_draws)
         lr_edge, batch_edge, warning = _bracketing(cell, group, best)

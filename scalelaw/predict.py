@@ -22,10 +22,11 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+from scipy import stats
 
 from scalelaw.exceptions import InputError
 from scalelaw.lawcard import LawCard
-from scalelaw.laws import HyperparameterLaw, PowerLaw, load_law
+from scalelaw.laws import CROSS_RECIPE_SD, CROSS_RECIPE_SOURCE, HyperparameterLaw, PowerLaw, load_law
 from scalelaw.results import check_alpha, resolve_alpha
 
 EXTRAPOLATION_WARN = 10.0  # warn when N or D lies more than 10x outside the fitted range
@@ -400,6 +401,13 @@ def predict(
     loss_determined = not _span(intervals[2]) > UNDETERMINED_SPAN  # nan (no interval): True
     if intervals[0] is None:
         warnings.append(f"the law {law.name!r} publishes no uncertainty: no intervals")
+    elif law.lr.recipe_sd > 0:
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        warnings.append(
+            f"a law of another lab's recipe: its intervals include the spread between recipes "
+            f"(x/{math.exp(z * law.lr.recipe_sd):.2g} at {confidence:.0%}); calibrate it on a cell or two of "
+            f"your own runs to narrow them: scalelaw fit RUNS --prior {_prior_name(law)}"
+        )
     if law.loss is None:
         warnings.append(f"the law {law.name!r} has no loss law: no loss prediction")
     return Prediction(
@@ -424,6 +432,13 @@ def predict(
         loss_determined=loss_determined,
         fitted_law=law,
     )
+
+
+def _prior_name(law: HyperparameterLaw) -> str:
+    """How the CLI's --prior names ``law``: a preset's name, else a law file."""
+    if law.name in PRESETS or law.name == DEFAULT_LAW:
+        return law.name
+    return DEFAULT_LAW if law.name.startswith(DEFAULT_LAW + ":") else "LAW.json"
 
 
 def _recipe_warnings(law: HyperparameterLaw, recipe: dict | None) -> list[str]:
@@ -459,7 +474,7 @@ _STEPLAW_NOTES = (
 
 
 def _steplaw_card() -> LawCard:
-    return LawCard(**_STEPLAW_RECIPE, notes=_STEPLAW_NOTES)
+    return LawCard(**_STEPLAW_RECIPE, notes=(*_STEPLAW_NOTES, CROSS_RECIPE_SOURCE))
 
 
 def _steplaw() -> HyperparameterLaw:
@@ -469,8 +484,12 @@ def _steplaw() -> HyperparameterLaw:
     return HyperparameterLaw(
         name="steplaw",
         source="Li et al. 2025, Step Law: lr = 1.79 N^-0.713 D^0.307, B = 0.58 D^0.571 tokens",
-        lr=PowerLaw("lr", "peak learning rate", math.log(1.79), {"N": -0.713, "D": 0.307}),
-        batch_size=PowerLaw("batch_size", "tokens per step", math.log(0.58), {"D": 0.571}),
+        lr=PowerLaw(
+            "lr", "peak learning rate", math.log(1.79), {"N": -0.713, "D": 0.307}, recipe_sd=CROSS_RECIPE_SD
+        ),
+        batch_size=PowerLaw(
+            "batch_size", "tokens per step", math.log(0.58), {"D": 0.571}, recipe_sd=CROSS_RECIPE_SD
+        ),
         fit_range={"N": (2.1e8, 1.07e9), "D": (4e9, 1e11)},
         card=_steplaw_card(),
     )
@@ -484,9 +503,19 @@ def _deepseek() -> HyperparameterLaw:
     return HyperparameterLaw(
         name="deepseek",
         source="Bi et al. 2024, DeepSeek LLM: lr = 0.3118 C^-0.125, B = 0.292 C^0.3271 tokens, C = 6ND",
-        lr=PowerLaw("lr", "peak learning rate", math.log(c_lr) + k_lr * math.log(6), {"N": k_lr, "D": k_lr}),
+        lr=PowerLaw(
+            "lr",
+            "peak learning rate",
+            math.log(c_lr) + k_lr * math.log(6),
+            {"N": k_lr, "D": k_lr},
+            recipe_sd=CROSS_RECIPE_SD,
+        ),
         batch_size=PowerLaw(
-            "batch_size", "tokens per step", math.log(c_b) + k_b * math.log(6), {"N": k_b, "D": k_b}
+            "batch_size",
+            "tokens per step",
+            math.log(c_b) + k_b * math.log(6),
+            {"N": k_b, "D": k_b},
+            recipe_sd=CROSS_RECIPE_SD,
         ),
         card=_deepseek_card(),
     )
@@ -510,6 +539,7 @@ def _deepseek_card() -> LawCard:
         notes=(
             "recipe from Bi et al. 2024 (DeepSeek LLM, arXiv 2401.02954) sec. 2.3: "
             "lr x0.316 after 80% of tokens, x0.1 of peak after 90%",
+            CROSS_RECIPE_SOURCE,
         ),
     )
 
@@ -524,7 +554,13 @@ def _default_law() -> HyperparameterLaw:
         law = load_law(p)
     if law.card is None:  # the shipped file predates cards: it is a fit of the Step Law table
         law = dataclasses.replace(law, card=_default_card(law))
-    return law
+    # used on someone else's recipe, its intervals carry the spread between recipes
+    return dataclasses.replace(
+        law,
+        lr=dataclasses.replace(law.lr, recipe_sd=CROSS_RECIPE_SD),
+        batch_size=dataclasses.replace(law.batch_size, recipe_sd=CROSS_RECIPE_SD),
+        card=law.card.replace(notes=(*law.card.notes, CROSS_RECIPE_SOURCE)),
+    )
 
 
 def _default_card(law: HyperparameterLaw) -> LawCard:

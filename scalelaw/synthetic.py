@@ -19,8 +19,9 @@ SIZES = (2e7, 5e7, 1.2e8, 3e8)
 TOKENS = (2e9, 6e9, 2e10)
 
 
-def true_lr(n, d):
-    return LR_COEF * np.asarray(n, float) ** LR_EXP_N * np.asarray(d, float) ** LR_EXP_D
+def true_lr(n, d, lr_factor: float = 1.0):
+    """lr*(N, D); ``lr_factor`` moves it as another recipe would."""
+    return lr_factor * LR_COEF * np.asarray(n, float) ** LR_EXP_N * np.asarray(d, float) ** LR_EXP_D
 
 
 def true_batch(n, d):
@@ -32,11 +33,11 @@ def true_loss(n, d):
     return e + a / np.asarray(n, float) ** alpha + b / np.asarray(d, float) ** beta
 
 
-def landscape(n, d, lr, batch_size):
+def landscape(n, d, lr, batch_size, lr_factor: float = 1.0):
     """Noise-free loss of a run at (lr, batch size) in cell (N, D): the law and bowl of
     :func:`make_runs` (10 + for a blown-up lr more than e^2.5 above the optimum)."""
     k = SHAPE
-    u = np.log(np.asarray(lr, float) / true_lr(n, d))
+    u = np.log(np.asarray(lr, float) / true_lr(n, d, lr_factor))
     v = np.log(np.asarray(batch_size, float) / true_batch(n, d))
     q = k[0] * u * u + k[1] * v * v + k[2] * u * v + k[3] * u**3 + k[4] * v**3
     return np.where(u > 2.5, 10.0, true_loss(n, d) * np.exp(q))
@@ -50,22 +51,28 @@ def make_runs(
     lr_steps=range(-6, 9),
     batch_steps=range(-4, 5),
     shared_batch_grid: bool = False,
+    lr_factor: float = 1.0,
+    cross: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """A runs table: every (N, D) cell swept on a sqrt(2) lr grid x sqrt(2) batch grid.
 
     Grids are shifted off the true optima at random. With ``shared_batch_grid`` the batch
     sizes are rounded powers of sqrt(2) tokens instead, the same values in every cell of
-    a token budget, as in a real sweep.
+    a token budget, as in a real sweep. ``lr_factor`` multiplies every cell's lr* (a
+    recipe that moves the optimum). ``cross=(i0, j0)`` keeps only a one-axis-at-a-time
+    sweep: the lr line at batch step ``j0`` and the batch line at lr step ``i0``.
     """
     rng = np.random.default_rng(seed)
     k = SHAPE
     rows = []
     for n in sizes:
         for d in tokens:
-            lr0, b0, l0 = true_lr(n, d), true_batch(n, d), true_loss(n, d)
+            lr0, b0, l0 = true_lr(n, d, lr_factor), true_batch(n, d), true_loss(n, d)
             shift = rng.uniform(-0.5, 0.5, 2) * np.log(2) / 2  # grids not centred on the truth
             for i in lr_steps:
                 for j in batch_steps:
+                    if cross is not None and i != cross[0] and j != cross[1]:
+                        continue
                     u = i * np.log(2) / 2 + shift[0]
                     v = j * np.log(2) / 2 + shift[1]
                     if shared_batch_grid:

@@ -123,14 +123,14 @@ def test_recipe_within_tolerance_gives_no_warning():
     }
     assert get_law("deepseek").card.differences(recipe) == []
     p = predict(7e9, 1.4e12, law="deepseek", recipe=recipe)
-    assert not [w for w in p.warnings if "recipe" in w]
+    assert not [w for w in p.warnings if "your recipe" in w]
 
 
 def test_unknown_card_fields_are_not_differences():
     card = get_law("steplaw").card
     assert card.differences({"tokenizer": "llama", "seq_len": 2048}) == ["tokenizer: unknown for this law"]
     p = predict(1e9, 1e11, law="steplaw", recipe={"weight_decay": 0.1})
-    assert [w for w in p.warnings if "recipe" in w] == [
+    assert [w for w in p.warnings if "your recipe" in w] == [
         "your recipe's weight_decay cannot be checked: unknown for this law"
     ]
 
@@ -157,7 +157,7 @@ def test_cli_recipe_warns(capsys):
     argv = ["predict", "7e9", "1.4e12", "--preset", "deepseek", "--recipe", "weight_decay=0", "--json"]
     assert main([*argv, "--recipe", "beta1=0.9"]) == 0
     warnings = json.loads(capsys.readouterr().out)["warnings"]
-    assert [w for w in warnings if "recipe" in w] == [
+    assert [w for w in warnings if "your recipe" in w] == [
         "your recipe differs from the law's: weight_decay 0 vs 0.1 (yours vs the law's)"
     ]
 

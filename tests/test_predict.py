@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import scalelaw
+from scalelaw.laws import CROSS_RECIPE_SD
 from scalelaw.predict import get_law
 
 
@@ -14,8 +17,13 @@ def test_steplaw_preset_matches_the_published_formula():
     assert p.lr == pytest.approx(1.79 * n**-0.713 * d**0.307, rel=1e-12)
     assert p.batch_size == pytest.approx(0.58 * d**0.571, rel=1e-12)
     assert p.batch_size_seqs == round(p.batch_size / 4096)
-    assert p.law == "steplaw" and p.loss is None and p.lr_interval is None
-    assert any("no uncertainty" in w for w in p.warnings)
+    assert p.law == "steplaw" and p.loss is None
+    # the formula publishes no uncertainty of its own: its 80% interval is the spread
+    # between labs' recipes alone, exp(+-1.2816 * 0.51) about the formula's value
+    factor = math.exp(1.2815516 * CROSS_RECIPE_SD)
+    assert p.lr_interval == pytest.approx((p.lr / factor, p.lr * factor), rel=1e-6)
+    assert p.batch_size_interval == pytest.approx((p.batch_size / factor, p.batch_size * factor), rel=1e-6)
+    assert any("--prior steplaw" in w for w in p.warnings)
 
 
 def test_deepseek_preset_uses_compute_6nd():
