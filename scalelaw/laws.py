@@ -69,6 +69,15 @@ BOUNDS = ("upper", "lower")
 # law used as is carries it in its prediction intervals (PowerLaw.recipe_sd);
 # tests/test_prior.py re-measures it from the presets.
 CROSS_RECIPE_SD = 0.51
+# The same comparison for the exponents, per term: Step Law's lr* ~ N^-0.713 D^0.307
+# against DeepSeek's (C = 6ND) N^-0.125 D^-0.125 differ by 0.59 and 0.43, its B* ~ D^0.571
+# against N^0.327 D^0.327 by 0.33 and 0.24; over sqrt(2), one recipe's sd about the
+# labs' mean. A calibration on the user's cells keeps the prior's exponents but with
+# this uncertainty, which cells at several N and D narrow (scalelaw.prior).
+CROSS_RECIPE_EXPONENT_SD = {
+    "lr": {"N": 0.42, "D": 0.31},
+    "batch_size": {"N": 0.23, "D": 0.17},
+}
 CROSS_RECIPE_SOURCE = (
     "spread between labs' recipes: Step Law vs DeepSeek formulas over N 2.1e8-1.07e9, "
     "D 4e9-1e11 differ by RMS 0.72 in ln (lr and B); one recipe's sd 0.72/sqrt(2) = 0.51"

@@ -13,7 +13,9 @@ cells' log optima:
   ln 10 (the recipe's shift is not known in advance), the exponents with the
   covariance of the prior's bootstrap draws times its interval calibration factor
   (a law published without draws borrows the default law's, a fit of the same
-  Step Law runs);
+  Step Law runs) plus the spread of exponents between labs' recipes
+  (:data:`scalelaw.laws.CROSS_RECIPE_EXPONENT_SD`): whether the exponents transfer
+  to the user's recipe is itself uncertain;
 - e_c: each cell's optimum error (its bootstrap spread, floored by its grid step) plus
   the cell-to-cell scatter of optima about a law, tau (the prior's calibrated residual
   scatter);
@@ -45,7 +47,7 @@ import pandas as pd
 from scalelaw.exceptions import InputError, NotEnoughDataError
 from scalelaw.fit import optimum_weights
 from scalelaw.lawcard import card_from_runs
-from scalelaw.laws import CROSS_RECIPE_SD, HyperparameterLaw, PowerLaw
+from scalelaw.laws import CROSS_RECIPE_EXPONENT_SD, CROSS_RECIPE_SD, HyperparameterLaw, PowerLaw
 from scalelaw.optima import DEFAULT_INTERACTION, fit_optima
 from scalelaw.runs import cell_columns, usable_runs, validate_runs
 
@@ -118,6 +120,8 @@ def _update(prior: PowerLaw, fallback: PowerLaw | None, cells: pd.DataFrame, qua
     cov0[0, 0] = COEF_PRIOR_SD**2
     if deviations is not None and len(terms):
         cov0[1:, 1:] = np.atleast_2d(np.cov(deviations, rowvar=False))
+    across = CROSS_RECIPE_EXPONENT_SD[quantity]
+    cov0[1:, 1:] += np.diag([across[t] ** 2 for t in terms])
     tau = prior.resid_sd * prior.resid_calibration
     if tau <= 0 and fallback is not None:
         tau = fallback.resid_sd * fallback.resid_calibration
@@ -212,9 +216,10 @@ def calibrate(
             "exponents_prior": update.exponents_source,
         }
         notes.append(
-            f"{quantity}: the prior's exponents kept (shrunk toward the {update.cells} cell(s) by the "
-            f"prior's covariance, from {update.exponents_source}); coefficient x{math.exp(update.shift):.3g} "
-            f"(ln {update.shift:+.2f} +- {update.shift_sd:.2f}) at the user's cells"
+            f"{quantity}: the prior's exponents kept, uncertain by the spread between recipes and "
+            f"{update.exponents_source} (moved only as far as {update.cells} cell(s) can tell); "
+            f"coefficient x{math.exp(update.shift):.3g} (ln {update.shift:+.2f} +- {update.shift_sd:.2f}) "
+            "at the user's cells"
         )
     if (optima["interaction"] == "assumed").any():
         notes.append(
