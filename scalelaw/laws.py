@@ -44,6 +44,7 @@ from scipy import stats
 from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import InputError, LawFileError
 from scalelaw.lawcard import LawCard
+from scalelaw.prediction import build_prediction
 from scalelaw.results import (
     DEFAULT_ALPHA,
     FittedResults,
@@ -456,13 +457,11 @@ class HyperparameterLaw(FittedResults):
         confidence: float | None = None,
         recipe: dict[str, Any] | None = None,
     ):
-        """Shortcut for :func:`scalelaw.predict` with this law; returns a ``Prediction``
-        (intervals at 1 - alpha, 80% by default; ``confidence`` is deprecated; ``recipe``
-        is compared with the law's card)."""
-        from scalelaw.predict import predict  # the prediction stage sits downstream
-
+        """This law at (N = ``model_size``, D = ``tokens``): a ``Prediction`` (intervals at
+        1 - alpha, 80% by default; ``confidence`` is deprecated; ``recipe`` is compared
+        with the law's card); the same as ``scalelaw.predict(..., law=self)``."""
         alpha = resolve_alpha(alpha, confidence, "HyperparameterLaw.predict")
-        return predict(model_size, tokens, law=self, seq_len=seq_len, alpha=alpha, recipe=recipe)
+        return build_prediction(self, model_size, tokens, seq_len=seq_len, alpha=alpha, recipe=recipe)
 
     get_prediction = predict  # the statsmodels name
 

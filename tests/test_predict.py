@@ -86,3 +86,29 @@ def test_an_undetermined_law_says_so(synthetic_law):
     assert np.isfinite(far.lr_interval).all()  # clipped, not overflowing
     near = scalelaw.predict(1e8, 6e9, law=synthetic_law)
     assert not any("not determined" in w for w in near.warnings)
+
+
+def test_the_stages_import_one_way():
+    """laws -> prediction, predict -> laws: no law module imports predict.py, and
+    prediction.py imports laws only for type checking (issue #11, part 5)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(scalelaw.__file__).parent
+
+    def runtime_imports(name: str) -> set[str]:
+        tree = ast.parse((package / name).read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                node.body = []  # type-only imports do not run
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        return found
+
+    assert "scalelaw.predict" not in runtime_imports("laws.py")
+    assert not {"scalelaw.laws", "scalelaw.predict"} & runtime_imports("prediction.py")
+    assert "scalelaw.laws" in runtime_imports("predict.py")
