@@ -37,6 +37,7 @@ from scalelaw.runs import (
     validate_runs,
     write_runs,
 )
+from scalelaw.target import TargetShape, group_settings
 from scalelaw.transfer import TransferFit, fit_transfer, lr_optima_by_batch
 from scalelaw.verify import Verification, load_verification, verify
 
@@ -57,6 +58,7 @@ __all__ = [
     "RunsTableError",
     "ScalelawError",
     "SpecError",
+    "TargetShape",
     "TransferFit",
     "Verification",
     "cell_optima",
@@ -66,6 +68,7 @@ __all__ = [
     "fit_or_two_stage",
     "fit_transfer",
     "get_law",
+    "group_settings",
     "import_steplaw",
     "load_law",
     "load_verification",

@@ -32,7 +32,7 @@ BETAS = ("beta1", "beta2")  # compared on the 1 - beta scale: 0.95 vs 0.999 is a
 
 # Recipe fields by type: what a user's recipe dict may name, and how its values are read.
 FLOAT_FIELDS = ("beta1", "beta2", "eps", "weight_decay", "decay_floor", "grad_clip")
-INT_FIELDS = ("warmup", "warmup_steps", "seq_len")
+INT_FIELDS = ("warmup", "warmup_steps", "seq_len", "base_width", "base_depth")
 BOOL_FIELDS = ("weight_decay_scaled_by_lr",)
 STR_FIELDS = ("optimizer", "schedule", "data", "tokenizer", "loss_kind", "parametrization")
 RECIPE_FIELDS = (
@@ -52,10 +52,21 @@ RECIPE_FIELDS = (
     "tokenizer",
     "loss_kind",
     "parametrization",
+    "base_width",
+    "base_depth",
 )
 DOMAIN_FIELDS = ("n_range", "d_range", "batch_range")
 # Runs-table columns a fit reads into the card when the table holds one value of them.
-TABLE_FIELDS = ("parametrization", "schedule", "warmup", "weight_decay", "seq_len", "loss_kind")
+TABLE_FIELDS = (
+    "parametrization",
+    "base_width",
+    "base_depth",
+    "schedule",
+    "warmup",
+    "weight_decay",
+    "seq_len",
+    "loss_kind",
+)
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
 
 
@@ -71,7 +82,9 @@ class LawCard:
     instead), ``grad_clip`` (max global gradient norm), ``seq_len`` (tokens per
     sequence), ``data`` and ``tokenizer`` (names), ``loss_kind`` (the loss the law's
     optima minimise: ``"train"``, ``"smoothed_train"`` or ``"validation"``),
-    ``parametrization`` (``"sp"``, ``"mup"``, ``"completep"``).
+    ``parametrization`` (``"sp"``, ``"mup"``, ``"completep"``), ``base_width`` and
+    ``base_depth`` (the shape μP's multipliers are relative to: a μP law's lr is the lr
+    of that shape; :mod:`scalelaw.target` turns it into per-group values).
 
     Domain: ``n_range`` (non-embedding parameters), ``d_range`` (training tokens),
     ``batch_range`` (tokens per step), each (min, max).
@@ -96,6 +109,8 @@ class LawCard:
     tokenizer: str | None = None
     loss_kind: str | None = None
     parametrization: str | None = None
+    base_width: int | None = None
+    base_depth: int | None = None
     n_range: tuple[float, float] | None = None
     d_range: tuple[float, float] | None = None
     batch_range: tuple[float, float] | None = None

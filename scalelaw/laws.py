@@ -449,19 +449,23 @@ class HyperparameterLaw(FittedResults):
 
     def predict(
         self,
-        model_size: float,
+        model_size: float | None,
         tokens: float,
         *,
         seq_len: int = 2048,
         alpha: float | None = None,
         confidence: float | None = None,
         recipe: dict[str, Any] | None = None,
+        shape=None,
     ):
         """This law at (N = ``model_size``, D = ``tokens``): a ``Prediction`` (intervals at
         1 - alpha, 80% by default; ``confidence`` is deprecated; ``recipe`` is compared
-        with the law's card); the same as ``scalelaw.predict(..., law=self)``."""
+        with the law's card; ``shape`` a :class:`scalelaw.target.TargetShape`); the same as
+        ``scalelaw.predict(..., law=self)``."""
         alpha = resolve_alpha(alpha, confidence, "HyperparameterLaw.predict")
-        return build_prediction(self, model_size, tokens, seq_len=seq_len, alpha=alpha, recipe=recipe)
+        return build_prediction(
+            self, model_size, tokens, seq_len=seq_len, alpha=alpha, recipe=recipe, shape=shape
+        )
 
     get_prediction = predict  # the statsmodels name
 

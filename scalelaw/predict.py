@@ -31,10 +31,11 @@ from scalelaw.prediction import (  # noqa: F401  (Prediction and _from_json: the
     build_prediction,
 )
 from scalelaw.results import resolve_alpha
+from scalelaw.target import TargetShape
 
 
 def predict(
-    model_size: float,
+    model_size: float | None,
     tokens: float,
     *,
     law: HyperparameterLaw | str | os.PathLike | None = None,
@@ -42,12 +43,13 @@ def predict(
     alpha: float | None = None,
     confidence: float | None = None,
     recipe: dict | None = None,
+    shape: TargetShape | None = None,
 ) -> Prediction:
     """Optimal lr, batch size (tokens and sequences) and loss for a run of N params, D tokens.
 
     Parameters
     ----------
-    model_size : float
+    model_size : float or None
         Non-embedding parameters N of the target model.
     tokens : float
         Training tokens D of the target run.
@@ -64,6 +66,12 @@ def predict(
         ``{"weight_decay": 0.0, "schedule": "cosine"}``; compared with the law's card
         (:meth:`LawCard.check`): one warning per difference, one naming the keys the card
         does not know. An unknown key or unreadable value raises :class:`InputError`.
+    shape : TargetShape, optional
+        The target model (:class:`scalelaw.target.TargetShape`): ``model_size`` may then
+        be None (N from the shape), ``seq_len`` is the shape's, and the prediction adds
+        ``groups``, the per-parameter-group lr, init std, multiplier, Adam ε and weight
+        decay for that shape under the law's parametrization (a μP law's lr is its base
+        shape's; an SP target of a μP law must say how it translates).
 
     Returns
     -------
@@ -74,17 +82,21 @@ def predict(
         warning says so, and an interval wider than 100x reads "not determined".
     """
     alpha = resolve_alpha(alpha, confidence, "predict")
-    for label, value in (("model_size", model_size), ("tokens", tokens), ("seq_len", seq_len)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise InputError(f"{label} must be a positive finite number, got {value!r}")
-    warnings = []
+    warnings = []  # the target's numbers are checked where the law is evaluated
     if law is None:
         law = get_law(DEFAULT_LAW)
         warnings.append(f"no law given: using the project's default law ({law.name})")
     elif not isinstance(law, HyperparameterLaw):
         law = get_law(law)
     return build_prediction(
-        law, model_size, tokens, seq_len=seq_len, alpha=alpha, recipe=recipe, warnings=tuple(warnings)
+        law,
+        model_size,
+        tokens,
+        seq_len=seq_len,
+        alpha=alpha,
+        recipe=recipe,
+        warnings=tuple(warnings),
+        shape=shape,
     )
 
 

@@ -10,6 +10,7 @@ file; this module imports no law module at run time, so the stages depend one wa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from scipy import stats
 from scalelaw.exceptions import InputError
 from scalelaw.lawcard import LawCard
 from scalelaw.results import check_alpha
+from scalelaw.target import TargetShape, group_settings
 
 if TYPE_CHECKING:
     from scalelaw.laws import HyperparameterLaw
@@ -60,6 +62,9 @@ class Prediction:
     has no loss law). Intervals are (low, high) at ``confidence`` for one new run, or
     ``None`` when the law publishes no uncertainty. ``extrapolation``: factor by which
     N and D lie outside the fitted range (1.0 = inside). ``law``: which law answered.
+    ``shape``: the target's :class:`scalelaw.target.TargetShape` when one was given, and
+    ``groups`` the per-parameter-group values for it (:func:`scalelaw.target.group_settings`:
+    ``group``, ``holds``, ``lr``, ``init_std``, ``multiplier``, ``eps``, ``weight_decay``).
 
     ``lr_bound`` / ``batch_size_bound``: ``None``, or ``"upper"`` when the law was
     fitted to optima censored on the low edge of the grids (then the interval is
@@ -91,6 +96,8 @@ class Prediction:
     batch_size_determined: bool = True
     loss_determined: bool = True
     fitted_law: HyperparameterLaw | None = field(default=None, compare=False, repr=False)
+    shape: TargetShape | None = None
+    groups: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     @property
     def alpha(self) -> float:
@@ -148,6 +155,8 @@ class Prediction:
             "law": self.law,
             "extrapolation": {k: _json_number(v) for k, v in self.extrapolation.items()},
             "warnings": list(self.warnings),
+            "shape": None if self.shape is None else dataclasses.asdict(self.shape),
+            "groups": None if self.groups is None else _group_records(self.groups),
         }
 
     @classmethod
@@ -184,6 +193,8 @@ class Prediction:
                 lr_determined=bool(d["lr_determined"]),
                 batch_size_determined=bool(d["batch_size_determined"]),
                 loss_determined=bool(d["loss_determined"]),
+                shape=None if d.get("shape") is None else TargetShape(**d["shape"]),
+                groups=None if d.get("groups") is None else _groups_from_records(d["groups"]),
             )
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise InputError(f"not a prediction written by Prediction.to_dict: {err!r}") from None
@@ -280,11 +291,45 @@ class Prediction:
             if self.extrapolation
             else "",
         ]
+        if self.groups is not None:
+            lines += _group_lines(self.groups)
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(line for line in lines if line)
 
     def __str__(self) -> str:
         return self.table()
+
+
+def _group_records(groups: pd.DataFrame) -> dict:
+    return {
+        "attrs": dict(groups.attrs),
+        "rows": [
+            {k: _json_number(v) if isinstance(v, float) else v for k, v in r.items()}
+            for r in groups.to_dict("records")
+        ],
+    }
+
+
+def _groups_from_records(d: dict) -> pd.DataFrame:
+    table = pd.DataFrame(d["rows"]).fillna({"weight_decay": math.nan})
+    table.attrs.update(d.get("attrs", {}))
+    return table
+
+
+def _group_lines(groups: pd.DataFrame) -> list[str]:
+    a = groups.attrs
+    base = f", base {a['base_width']} x {a['base_depth']}" if a.get("law_parametrization") != "sp" else ""
+    lines = [
+        f"  per group ({a.get('parametrization')} target from a {a.get('law_parametrization')} law{base}; "
+        f"attention q.k x {a.get('attention_scale', math.nan):.4g}):",
+        f"    {'group':<10}{'lr':>11}{'init std':>11}{'multiplier':>12}{'Adam eps':>11}{'decay':>8}",
+    ]
+    for r in groups.itertuples():
+        lines.append(
+            f"    {r.group:<10}{r.lr:>11.4g}{r.init_std:>11.4g}{r.multiplier:>12.4g}{r.eps:>11.3g}"
+            f"{'?' if math.isnan(r.weight_decay) else format(r.weight_decay, 'g'):>8}"
+        )
+    return lines
 
 
 def _distance(value: float, bounds: tuple[float, float]) -> float:
@@ -294,20 +339,29 @@ def _distance(value: float, bounds: tuple[float, float]) -> float:
 
 def build_prediction(
     law: HyperparameterLaw,
-    model_size: float,
+    model_size: float | None,
     tokens: float,
     *,
     seq_len: int = 2048,
     alpha: float = 0.2,
     recipe: dict | None = None,
     warnings: tuple[str, ...] = (),
+    shape: TargetShape | None = None,
 ) -> Prediction:
     """``law`` evaluated at (N = ``model_size``, D = ``tokens``); see :func:`scalelaw.predict`.
 
-    ``warnings``: said first (e.g. that the law is the default one).
+    ``warnings``: said first (e.g. that the law is the default one). ``shape``: the
+    target's shape; adds the per-group values (:func:`scalelaw.target.group_settings`).
     """
     alpha = check_alpha(alpha)
     confidence = 1.0 - alpha
+    if shape is not None:
+        if not isinstance(shape, TargetShape):
+            raise InputError(f"shape must be a scalelaw.TargetShape, got {type(shape).__name__}")
+        model_size = shape.model_size if model_size is None else model_size
+        seq_len = shape.seq_len
+    elif model_size is None:
+        raise InputError("give model_size (non-embedding parameters) or shape=TargetShape(...) to derive it")
     for label, value in (("model_size", model_size), ("tokens", tokens), ("seq_len", seq_len)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise InputError(f"{label} must be a positive finite number, got {value!r}")
@@ -375,6 +429,15 @@ def build_prediction(
         )
     if law.loss is None:
         warnings.append(f"the law {law.name!r} has no loss law: no loss prediction")
+    groups = None
+    if shape is not None:
+        groups = group_settings(shape, lr, card=law.card)
+        if abs(math.log(shape.model_size / n)) > math.log(1.1):
+            warnings.append(
+                f"model_size {n:.3g} differs from the shape's N = {shape.model_size:.3g} (width "
+                f"{shape.width}, depth {shape.depth}, the proxies' architecture): the lr and batch size "
+                f"are for {n:.3g}"
+            )
     return Prediction(
         model_size=n,
         tokens=d,
@@ -396,6 +459,8 @@ def build_prediction(
         batch_size_determined=determined["batch size"],
         loss_determined=loss_determined,
         fitted_law=law,
+        shape=shape,
+        groups=groups,
     )
 
 

@@ -34,7 +34,9 @@ class RunRecord:
     of one cell share it even when one stops early), ``tokens_trained`` what it trained;
     ``lr`` peak learning rate; ``batch_size`` tokens per optimizer step; ``loss``
     validation loss in nats per token (NaN when diverged); ``warmup`` tokens;
-    ``wall_s`` seconds; ``flops`` training FLOPs.
+    ``wall_s`` seconds; ``flops`` training FLOPs; ``base_width`` / ``base_depth`` the
+    shape the parametrization's multipliers are relative to (μP, CompleteP), so a law
+    can say which shape its lr belongs to.
     """
 
     run_id: str
@@ -52,6 +54,8 @@ class RunRecord:
     depth: int | None = None
     heads: int | None = None
     parametrization: str | None = None
+    base_width: int | None = None
+    base_depth: int | None = None
     schedule: str | None = None
     warmup: int | None = None
     weight_decay: float | None = None

@@ -69,6 +69,8 @@ class RunResult:
             depth=s.depth,
             heads=s.width // s.head_dim,
             parametrization=s.parametrization,
+            base_width=s.base_width,
+            base_depth=s.base_depth,
             schedule=s.schedule,
             warmup=s.warmup_tokens,
             weight_decay=s.weight_decay,
