@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from scalelaw.exceptions import InputError, show
@@ -31,7 +32,7 @@ RELATIVE_TOLERANCE = 0.1  # numbers within 10% of each other agree
 BETAS = ("beta1", "beta2")  # compared on the 1 - beta scale: 0.95 vs 0.999 is a real difference
 
 # Recipe fields by type: what a user's recipe dict may name, and how its values are read.
-FLOAT_FIELDS = ("beta1", "beta2", "eps", "weight_decay", "decay_floor", "grad_clip")
+FLOAT_FIELDS = ("beta1", "beta2", "eps", "weight_decay", "decay_floor", "grad_clip", "warmup_fraction")
 INT_FIELDS = ("warmup", "warmup_steps", "seq_len", "base_width", "base_depth")
 BOOL_FIELDS = ("weight_decay_scaled_by_lr",)
 STR_FIELDS = ("optimizer", "schedule", "data", "tokenizer", "loss_kind", "parametrization")
@@ -46,6 +47,7 @@ RECIPE_FIELDS = (
     "decay_floor",
     "warmup",
     "warmup_steps",
+    "warmup_fraction",
     "grad_clip",
     "seq_len",
     "data",
@@ -79,8 +81,9 @@ class LawCard:
     lr * weight_decay, as PyTorch AdamW), ``schedule`` (``"cosine"``, ``"wsd"``,
     ``"linear"``, ``"multi-step"``, ...), ``decay_floor`` (final lr / peak lr),
     ``warmup`` (tokens), ``warmup_steps`` (optimizer steps, when a paper states that
-    instead), ``grad_clip`` (max global gradient norm), ``seq_len`` (tokens per
-    sequence), ``data`` and ``tokenizer`` (names), ``loss_kind`` (the loss the law's
+    instead), ``warmup_fraction`` (warmup tokens / training tokens, when every run used
+    the same fraction, as scalelaw sweeps do), ``grad_clip`` (max global gradient norm),
+    ``seq_len`` (tokens per sequence), ``data`` and ``tokenizer`` (names), ``loss_kind`` (the loss the law's
     optima minimise: ``"train"``, ``"smoothed_train"`` or ``"validation"``),
     ``parametrization`` (``"sp"``, ``"mup"``, ``"completep"``), ``base_width`` and
     ``base_depth`` (the shape μP's multipliers are relative to: a μP law's lr is the lr
@@ -103,6 +106,7 @@ class LawCard:
     decay_floor: float | None = None
     warmup: int | None = None
     warmup_steps: int | None = None
+    warmup_fraction: float | None = None
     grad_clip: float | None = None
     seq_len: int | None = None
     data: str | None = None
@@ -236,6 +240,10 @@ def card_from_runs(runs: pd.DataFrame, optima: pd.DataFrame | None = None) -> La
             values[name] = value.item() if hasattr(value, "item") else value
         elif len(distinct) >= 1:
             varied.append(name)
+    if {"warmup", "tokens"} <= set(runs.columns) and runs["warmup"].notna().all():
+        fractions = runs["warmup"].to_numpy(float) / runs["tokens"].to_numpy(float)
+        if len(fractions) and np.ptp(fractions) <= 0.01 * max(fractions.max(), 1e-12):
+            values["warmup_fraction"] = round(float(np.median(fractions)), 6)
     cells = optima if optima is not None and len(optima) else runs
     return LawCard(
         **values,

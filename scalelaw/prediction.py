@@ -21,7 +21,7 @@ from scipy import stats
 from scalelaw.exceptions import InputError
 from scalelaw.lawcard import LawCard
 from scalelaw.results import check_alpha
-from scalelaw.target import TargetShape, group_settings
+from scalelaw.target import TargetShape, group_settings, warmup_for, weight_decay_for
 
 if TYPE_CHECKING:
     from scalelaw.laws import HyperparameterLaw
@@ -65,6 +65,10 @@ class Prediction:
     ``shape``: the target's :class:`scalelaw.target.TargetShape` when one was given, and
     ``groups`` the per-parameter-group values for it (:func:`scalelaw.target.group_settings`:
     ``group``, ``holds``, ``lr``, ``init_std``, ``multiplier``, ``eps``, ``weight_decay``).
+    ``weight_decay`` (AdamW λ for the base lr, lr-coupled) and ``warmup_tokens``: the
+    recipe scaled to the target (:func:`scalelaw.target.weight_decay_for`,
+    :func:`scalelaw.target.warmup_for`; None when the law's card does not know the
+    proxies'), and ``rules`` says in words how each was set.
 
     ``lr_bound`` / ``batch_size_bound``: ``None``, or ``"upper"`` when the law was
     fitted to optima censored on the low edge of the grids (then the interval is
@@ -98,6 +102,9 @@ class Prediction:
     fitted_law: HyperparameterLaw | None = field(default=None, compare=False, repr=False)
     shape: TargetShape | None = None
     groups: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    weight_decay: float | None = None
+    warmup_tokens: float | None = None
+    rules: tuple[str, ...] = ()
 
     @property
     def alpha(self) -> float:
@@ -155,6 +162,9 @@ class Prediction:
             "law": self.law,
             "extrapolation": {k: _json_number(v) for k, v in self.extrapolation.items()},
             "warnings": list(self.warnings),
+            "weight_decay": _json_number(self.weight_decay),
+            "warmup_tokens": _json_number(self.warmup_tokens),
+            "rules": list(self.rules),
             "shape": None if self.shape is None else dataclasses.asdict(self.shape),
             "groups": None if self.groups is None else _group_records(self.groups),
         }
@@ -193,6 +203,9 @@ class Prediction:
                 lr_determined=bool(d["lr_determined"]),
                 batch_size_determined=bool(d["batch_size_determined"]),
                 loss_determined=bool(d["loss_determined"]),
+                weight_decay=d.get("weight_decay"),
+                warmup_tokens=d.get("warmup_tokens"),
+                rules=tuple(d.get("rules", ())),
                 shape=None if d.get("shape") is None else TargetShape(**d["shape"]),
                 groups=None if d.get("groups") is None else _groups_from_records(d["groups"]),
             )
@@ -291,6 +304,7 @@ class Prediction:
             if self.extrapolation
             else "",
         ]
+        lines += [f"  {rule}" for rule in self.rules]
         if self.groups is not None:
             lines += _group_lines(self.groups)
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -322,12 +336,12 @@ def _group_lines(groups: pd.DataFrame) -> list[str]:
     lines = [
         f"  per group ({a.get('parametrization')} target from a {a.get('law_parametrization')} law{base}; "
         f"attention q.k x {a.get('attention_scale', math.nan):.4g}):",
-        f"    {'group':<10}{'lr':>11}{'init std':>11}{'multiplier':>12}{'Adam eps':>11}{'decay':>8}",
+        f"    {'group':<10}{'lr':>11}{'init std':>11}{'multiplier':>12}{'Adam eps':>11}{'decay':>9}",
     ]
     for r in groups.itertuples():
         lines.append(
             f"    {r.group:<10}{r.lr:>11.4g}{r.init_std:>11.4g}{r.multiplier:>12.4g}{r.eps:>11.3g}"
-            f"{'?' if math.isnan(r.weight_decay) else format(r.weight_decay, 'g'):>8}"
+            f"{'?' if math.isnan(r.weight_decay) else format(r.weight_decay, '.3g'):>9}"
         )
     return lines
 
@@ -429,9 +443,11 @@ def build_prediction(
         )
     if law.loss is None:
         warnings.append(f"the law {law.name!r} has no loss law: no loss prediction")
+    decay, decay_rule = weight_decay_for(law, lr, batch, d)
+    warmup, warmup_rule = warmup_for(law.card, d)
     groups = None
     if shape is not None:
-        groups = group_settings(shape, lr, card=law.card)
+        groups = group_settings(shape, lr, card=law.card, weight_decay=decay)
         if abs(math.log(shape.model_size / n)) > math.log(1.1):
             warnings.append(
                 f"model_size {n:.3g} differs from the shape's N = {shape.model_size:.3g} (width "
@@ -461,6 +477,9 @@ def build_prediction(
         fitted_law=law,
         shape=shape,
         groups=groups,
+        weight_decay=decay,
+        warmup_tokens=warmup,
+        rules=(decay_rule, warmup_rule),
     )
 
 

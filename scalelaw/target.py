@@ -227,3 +227,50 @@ def group_settings(
         base_depth=base_depth,
     )
     return table
+
+
+def weight_decay_for(law, lr: float, batch_size: float, tokens: float) -> tuple[float | None, str]:
+    """The AdamW weight decay λ for the target, and the rule that gave it, in words.
+
+    Rule (Wang & Aitchison 2024, "How to set AdamW's weight decay as you scale model and
+    dataset size", arXiv 2405.13698): AdamW's weights are an exponential moving average
+    of the updates with timescale τ = 1 / (lr · λ) steps; keep τ the same fraction of
+    training as the proxies had. The proxies' fraction is read at the law's largest cell
+    (its optimal lr and batch size there); λ here is for the base lr, and each group
+    decays by its own lr times λ, as PyTorch's AdamW does. A law whose card does not know
+    the proxies' λ gets None; a sweep that varied λ would let the timescale itself be
+    fitted as a power law, which scalelaw does not do yet.
+    """
+    card = law.card
+    if card is None or card.weight_decay is None:
+        return None, "weight decay: the law's card does not record the proxies' λ; no rule applied"
+    if card.weight_decay == 0:
+        return 0.0, "weight decay: the proxies trained without it (λ = 0)"
+    optima = law.optima
+    if optima is None or not len(optima) or "lr_opt" not in optima:
+        return (
+            card.weight_decay,
+            f"weight decay: the proxies' λ = {card.weight_decay:g} as is (no cells to scale from)",
+        )
+    cell = optima.sort_values(["params", "tokens"]).iloc[-1]
+    proxy_steps = float(cell["tokens"]) / float(cell["batch_size_opt"])
+    fraction = 1.0 / (float(cell["lr_opt"]) * card.weight_decay * proxy_steps)
+    steps = tokens / batch_size
+    decay = 1.0 / (lr * fraction * steps)
+    return decay, (
+        f"weight decay: λ = {decay:.3g} keeps AdamW's timescale 1/(lr λ) at {fraction:.3g} of training, "
+        f"as at the proxies' largest cell (N {cell['params']:.3g}, λ {card.weight_decay:g}; "
+        "Wang & Aitchison 2024)"
+    )
+
+
+def warmup_for(card, tokens: float) -> tuple[float | None, str]:
+    """Warmup tokens for the target and the rule, in words: the proxies' fraction of
+    training (scalelaw sweeps warm up over a fixed fraction), else their token count."""
+    if card is not None and card.warmup_fraction is not None:
+        return card.warmup_fraction * tokens, (
+            f"warmup: {card.warmup_fraction:.3g} of training tokens, the fraction every proxy used"
+        )
+    if card is not None and card.warmup is not None:
+        return float(card.warmup), f"warmup: {card.warmup:.3g} tokens, the proxies' fixed warmup"
+    return None, "warmup: the law's card does not record the proxies' warmup"

@@ -134,3 +134,20 @@ def test_a_fitted_law_records_its_proxies_base_shape(tmp_path):
     assert (law.card.parametrization, law.card.base_width, law.card.base_depth) == ("mup", 128, 2)
     law.to_json(tmp_path / "law.json")
     assert scalelaw.load_law(tmp_path / "law.json").card.base_width == 128
+
+
+def test_weight_decay_keeps_the_adamw_timescale_fraction_and_warmup_its_fraction():
+    """Wang & Aitchison 2024: tau = 1/(lr lambda) steps, the same fraction of training
+    as at the law's largest proxy cell; warmup: the proxies' fraction of tokens."""
+    runs = make_runs(seed=0).assign(weight_decay=0.1, warmup=lambda t: (0.05 * t["tokens"]).round())
+    law = scalelaw.fit(runs, n_boot=0, loss_law=False, calibrate=False)
+    assert law.card.warmup_fraction == pytest.approx(0.05)
+    p = law.predict(1e9, 1e11)
+    cell = law.optima.sort_values(["params", "tokens"]).iloc[-1]
+    proxy = 1 / (cell["lr_opt"] * 0.1 * cell["tokens"] / cell["batch_size_opt"])
+    target = 1 / (p.lr * p.weight_decay * p.tokens / p.batch_size)
+    assert target == pytest.approx(proxy, rel=1e-9)
+    assert p.warmup_tokens == pytest.approx(0.05 * 1e11)
+    assert any("Wang & Aitchison" in r for r in p.rules)
+    unknown = scalelaw.predict(7e9, 1.4e12, law="default")
+    assert unknown.weight_decay is None and "does not record" in unknown.rules[0]
