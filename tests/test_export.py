@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import scalelaw
+from scalelaw.cli import main
 from scalelaw.export import KINDS, ConfigText, split_batch, to_config
 from scalelaw.lawcard import LawCard
 from scalelaw.proxy.parametrization import GROUPS, Parametrization
@@ -361,6 +362,56 @@ def test_tokens_override_sets_the_steps():
     p = scalelaw.predict(7e9, 1.4e12)
     text = p.to_config("megatron", gpus=7, tokens=1e9)
     assert int(parse(text, "megatron")["--train-iters"]) == round(1e9 / text.split.tokens)
+
+
+def test_cli_emits_torchtitan_toml(capsys):
+    assert main(["predict", "7e9", "1.4e12", "--emit", "torchtitan"]) == 0
+    out = capsys.readouterr().out
+    config = tomllib.loads(out)
+    assert set(config) == {"optimizer", "lr_scheduler", "training"}
+    p = scalelaw.predict(7e9, 1.4e12)
+    assert config["optimizer"]["lr"] == pytest.approx(p.lr, rel=1e-5)
+    assert config["training"]["seq_len"] == 2048
+    assert config["training"]["global_batch_size"] == round(p.batch_size / 2048)  # one rank: exact
+    assert "[optimizer]" in out and "[lr_scheduler]" in out and "[training]" in out
+    assert "torchtitan/config/job_config.py" in out
+
+
+def test_cli_splits_over_gpus_and_keeps_json_clean(capsys):
+    argv = [
+        "predict",
+        "7e9",
+        "1.4e12",
+        "--seq-len",
+        "4096",
+        "--emit",
+        "hf",
+        "--gpus",
+        "8",
+        "--micro-batch",
+        "2",
+    ]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    config = json.loads(captured.out)
+    assert config["per_device_train_batch_size"] == 2
+    assert all(line.startswith("#") for line in captured.err.splitlines())
+    assert "transformers src/transformers/training_args.py" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--emit", "hf", "--json"], "give one of them"),
+        (["--emit", "megatron", "--gpus", "0"], "--gpus must be a positive integer, got 0"),
+        (["--emit", "nanogpt", "--micro-batch", "-1"], "--micro-batch must be a positive integer"),
+        (["--gpus", "64"], "--gpus splits the batch of an emitted config: give --emit too"),
+    ],
+)
+def test_cli_bad_combinations_are_one_error_line(extra, message, capsys):
+    assert main(["predict", "7e9", "1.4e12", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("scalelaw predict: error: ") and message in err[0]
 
 
 def test_export_imports_no_torch():
