@@ -124,6 +124,13 @@ def _alpha(args: argparse.Namespace) -> float | None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     if args.law and args.preset:
         raise UsageError("give either --law FILE or --preset NAME, not both")
+    if args.emit and args.json:
+        raise UsageError("--emit prints a training config, --json the prediction: give one of them")
+    for option, value in (("--gpus", args.gpus), ("--micro-batch", args.micro_batch)):
+        if value is not None and not args.emit:
+            raise UsageError(f"{option} splits the batch of an emitted config: give --emit too")
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be a positive integer, got {value}")
     law = get_law(args.law or args.preset) if (args.law or args.preset) else None
     p = predict(
         parse_size(args.model_size),
@@ -133,6 +140,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         alpha=_alpha(args),
         recipe=parse_recipe(args.recipe) if args.recipe else None,
     )
+    if args.emit:
+        config = p.to_config(args.emit, gpus=args.gpus or 1, micro_batch=args.micro_batch)
+        if args.emit == "hf":  # JSON holds no comments: the notes go to stderr, the JSON to stdout
+            print(config.comments(), file=sys.stderr)
+        print(config, end="")
+        return 0
     print(json.dumps(p.to_dict(), indent=2) if args.json else p.table())
     return 0
 
@@ -318,6 +331,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="your run's recipe, e.g. weight_decay=0.1 (repeatable): warns where the law's differs",
+    )
+    p.add_argument(
+        "--emit",
+        choices=["torchtitan", "hf", "nanogpt", "megatron"],
+        help="print a training config for this trainer instead of the table",
+    )
+    p.add_argument("--gpus", type=int, help="data-parallel ranks the batch is split over (default 1)")
+    p.add_argument(
+        "--micro-batch",
+        type=int,
+        help="sequences per forward pass per rank (default: the largest exact one up to 8)",
     )
     p.set_defaults(run=_cmd_predict)
 

@@ -313,6 +313,15 @@ class Prediction:
     def __str__(self) -> str:
         return self.table()
 
+    def to_config(self, kind: str, **kwargs) -> str:
+        """This prediction as a training config: ``kind`` "torchtitan", "hf", "nanogpt" or
+        "megatron"; ``gpus=``, ``micro_batch=``, ``tokens=`` as
+        :func:`scalelaw.export.to_config`, which returns a ``ConfigText`` (a ``str``
+        with ``.warnings``)."""
+        from scalelaw.export import to_config
+
+        return to_config(self, kind, **kwargs)
+
 
 def _group_records(groups: pd.DataFrame) -> dict:
     return {
