@@ -304,6 +304,9 @@ def _plan(prediction: Any, *, gpus: int, micro_batch: int | None, tokens: float 
             f"seq_len: the law's runs used {known.seq_len}; this config uses the prediction's {seq_len}"
         )
     weight_decay = known.weight_decay
+    if getattr(prediction, "weight_decay", None) is not None:  # scaled to the target (Prediction.rules)
+        weight_decay = prediction.weight_decay
+        header += [r for r in prediction.rules if r.startswith("weight decay")]
     if weight_decay is not None and known.weight_decay_scaled_by_lr is False:
         header.append(
             f"weight decay: the law's runs decayed by {weight_decay:g} per step, not lr x wd; "
@@ -363,6 +366,12 @@ def _warmup(
     card: LawCard, no_card: bool, batch_tokens: int, steps: int, warnings: list[str]
 ) -> tuple[int | None, str]:
     """Warmup steps for the target (None: not known) and the line saying how."""
+    if card.warmup_fraction is not None:  # scalelaw sweeps: a fixed fraction of each run
+        warmup = 0 if card.warmup_fraction == 0 else max(1, round(card.warmup_fraction * steps))
+        return warmup, (
+            f"warmup: {warmup:,} steps. The law's runs all warmed up over {card.warmup_fraction:.3g} of "
+            "their tokens; rule: the same fraction of this run"
+        )
     if card.warmup is not None:
         warmup = 0 if card.warmup == 0 else max(1, round(card.warmup / batch_tokens))
         held = f"{card.warmup:,} tokens", "the same tokens at this batch"
