@@ -26,6 +26,7 @@ from scalelaw.fit import METHODS, fit
 from scalelaw.lawcard import parse_recipe
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
 from scalelaw.runs import read_runs
+from scalelaw.target import TargetShape
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 _OPS = {
@@ -132,13 +133,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise UsageError(f"{option} must be a positive integer, got {value}")
     law = get_law(args.law or args.preset) if (args.law or args.preset) else None
+    shape = None
+    if (args.width is None) != (args.depth is None):
+        raise UsageError("a target shape needs both --width and --depth")
+    if args.width is not None:
+        shape = TargetShape(
+            args.width,
+            args.depth,
+            head_dim=args.head_dim,
+            seq_len=args.seq_len,
+            parametrization=args.parametrization,
+            base_width=args.base_width,
+            base_depth=args.base_depth,
+            translate=args.translate,
+        )
+    elif args.model_size == "auto":
+        raise UsageError("model_size 'auto' takes N from the target shape: give --width and --depth")
     p = predict(
-        parse_size(args.model_size),
+        None if args.model_size == "auto" else parse_size(args.model_size),
         parse_size(args.tokens),
         law=law,
         seq_len=args.seq_len,
         alpha=_alpha(args),
         recipe=parse_recipe(args.recipe) if args.recipe else None,
+        shape=shape,
     )
     if args.emit:
         config = p.to_config(args.emit, gpus=args.gpus or 1, micro_batch=args.micro_batch)
@@ -318,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(run=_cmd_fit)
 
     p = sub.add_parser("predict", help="optimal lr, batch size and loss for a target run")
-    p.add_argument("model_size", help="non-embedding parameters N, e.g. 7e9 or 7B")
+    p.add_argument(
+        "model_size", help="non-embedding parameters N, e.g. 7e9 or 7B; 'auto': from --width/--depth"
+    )
     p.add_argument("tokens", help="training tokens D, e.g. 1.4e12 or 1.4T")
     p.add_argument("--law", help="a law JSON file written by `scalelaw fit --out`")
     p.add_argument("--preset", choices=[*PRESETS, DEFAULT_LAW], help="a published law")
@@ -338,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a training config for this trainer instead of the table",
     )
     p.add_argument("--gpus", type=int, help="data-parallel ranks the batch is split over (default 1)")
+    shape = p.add_argument_group("target shape (adds per-group lr, init std, multipliers, Adam eps)")
+    shape.add_argument("--width", type=int, help="the target's d_model")
+    shape.add_argument("--depth", type=int, help="the target's layers")
+    shape.add_argument("--head-dim", type=int, default=128, help="default 128")
+    shape.add_argument("--parametrization", choices=["sp", "mup", "completep"], default="mup")
+    shape.add_argument("--base-width", type=int, help="μP base width (default: the law's proxies')")
+    shape.add_argument("--base-depth", type=int, help="μP base depth (default: the law's proxies')")
+    shape.add_argument("--translate", choices=["hidden"], help="how a μP law's lr becomes an SP target's")
     p.add_argument(
         "--micro-batch",
         type=int,

@@ -348,10 +348,9 @@ def _group_lines(groups: pd.DataFrame) -> list[str]:
         f"    {'group':<10}{'lr':>11}{'init std':>11}{'multiplier':>12}{'Adam eps':>11}{'decay':>9}",
     ]
     for r in groups.itertuples():
-        lines.append(
-            f"    {r.group:<10}{r.lr:>11.4g}{r.init_std:>11.4g}{r.multiplier:>12.4g}{r.eps:>11.3g}"
-            f"{'?' if math.isnan(r.weight_decay) else format(r.weight_decay, '.3g'):>9}"
-        )
+        init = "?" if math.isnan(r.init_std) else format(r.init_std, ".4g")
+        decay = "?" if math.isnan(r.weight_decay) else format(r.weight_decay, ".3g")
+        lines.append(f"    {r.group:<10}{r.lr:>11.4g}{init:>11}{r.multiplier:>12.4g}{r.eps:>11.3g}{decay:>9}")
     return lines
 
 
@@ -456,7 +455,11 @@ def build_prediction(
     warmup, warmup_rule = warmup_for(law.card, d)
     groups = None
     if shape is not None:
-        groups = group_settings(shape, lr, card=law.card, weight_decay=decay)
+        # init is known for scalelaw's own proxies (their card records the base shape)
+        ours = law.card is not None and law.card.base_width is not None
+        groups = group_settings(
+            shape, lr, card=law.card, weight_decay=decay, init_std=0.02 if ours else None, zero_init=ours
+        )
         if abs(math.log(shape.model_size / n)) > math.log(1.1):
             warnings.append(
                 f"model_size {n:.3g} differs from the shape's N = {shape.model_size:.3g} (width "

@@ -151,7 +151,7 @@ def group_settings(
     *,
     card=None,
     weight_decay: float | None = None,
-    init_std: float = 0.02,
+    init_std: float | None = 0.02,
     adam_eps: float = 1e-8,
     base_head_dim: int | None = None,
     zero_init: bool = True,
@@ -161,9 +161,9 @@ def group_settings(
     ``lr``: the law's predicted peak lr (for a μP law, the base shape's). ``card``: the
     law's :class:`scalelaw.lawcard.LawCard` (parametrization, base shape, weight decay).
     ``init_std``, ``adam_eps``: the proxies' σ and ε at the base shape (RunSpec's
-    defaults); ``zero_init``: the readout and query start at zero, as the proxies do
-    (TP5 §F). Returns one row per group (``group``: embedding, query, attention, mlp,
-    readout, norms)
+    defaults; ``init_std=None``: not known, NaN in the table); ``zero_init``: the
+    readout and query start at zero, as the proxies do (TP5 §F). Returns one row per
+    group (``group``: embedding, query, attention, mlp, readout, norms)
     with ``holds`` (which weights), ``lr`` (peak), ``init_std``, ``multiplier`` (forward
     multiplier on the group's output: embedding α_emb, readout logits, residual branch),
     ``eps`` (Adam ε), ``weight_decay`` (AdamW coefficient, lr-coupled as in PyTorch;
@@ -182,7 +182,7 @@ def group_settings(
         base_depth=base_depth,
         head_dim=shape.head_dim,
         base_head_dim=base_head_dim,
-        init_std=init_std,
+        init_std=1.0 if init_std is None else init_std,
         adam_eps=adam_eps,
     )
     global_lr = lr

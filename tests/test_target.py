@@ -151,3 +151,17 @@ def test_weight_decay_keeps_the_adamw_timescale_fraction_and_warmup_its_fraction
     assert any("Wang & Aitchison" in r for r in p.rules)
     unknown = scalelaw.predict(7e9, 1.4e12, law="default")
     assert unknown.weight_decay is None and "does not record" in unknown.rules[0]
+
+
+def test_cli_predict_with_a_target_shape(capsys):
+    from scalelaw.cli import main
+
+    argv = ["predict", "auto", "1.4T", "--width", "4096", "--depth", "32"]
+    assert main([*argv, "--parametrization", "sp"]) == 0
+    text = capsys.readouterr().out
+    assert f"N = {TargetShape(4096, 32).model_size:.3g}" in text and "per group (sp target" in text
+    assert main(["predict", "auto", "1.4T", "--width", "4096"]) == 2
+    assert "needs both --width and --depth" in capsys.readouterr().err
+    assert main(["predict", "auto", "1.4T"]) == 2
+    assert main(argv) == 2  # a μP target of the default (SP) law
+    assert "fitted on SP" in capsys.readouterr().err
