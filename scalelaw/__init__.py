@@ -8,6 +8,7 @@ small μP proxy runs.
     print(scalelaw.fit_optima(runs).summary())         # each (N, D) cell's optimum
     print(scalelaw.fit_transfer(runs).summary())       # μTransfer: lr* at fixed batch vs N
     p = scalelaw.predict(model_size=7e9, tokens=1.4e12, law=law, seq_len=4096)
+    plan = scalelaw.plan(compute=1e23, law=law)        # compute-optimal N*, D*, then lr*, B*, loss
     v = scalelaw.verify(law, spec, width=128, depth=2, tokens=262_144, out="runs/v")  # trains
 
 Importing scalelaw, fitting and predicting never import torch or matplotlib. Every error
@@ -29,6 +30,7 @@ from scalelaw.fit import fit, fit_or_two_stage
 from scalelaw.laws import HyperparameterLaw, LossLaw, PowerLaw, load_law
 from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import CellOptima, cell_optima, fit_optima
+from scalelaw.plan import Plan, best_tokens, cheapest_compute, plan
 from scalelaw.predict import PRESETS, Prediction, get_law, predict
 from scalelaw.runs import (
     import_steplaw,
@@ -53,6 +55,7 @@ __all__ = [
     "LawFileError",
     "LossLaw",
     "NotEnoughDataError",
+    "Plan",
     "PowerLaw",
     "Prediction",
     "RunsTableError",
@@ -61,7 +64,9 @@ __all__ = [
     "TargetShape",
     "TransferFit",
     "Verification",
+    "best_tokens",
     "cell_optima",
+    "cheapest_compute",
     "fit",
     "fit_loss_law",
     "fit_optima",
@@ -73,6 +78,7 @@ __all__ = [
     "load_law",
     "load_verification",
     "lr_optima_by_batch",
+    "plan",
     "predict",
     "read_runs",
     "usable_runs",

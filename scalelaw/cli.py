@@ -1,8 +1,9 @@
-"""Command line: ``scalelaw fit | predict | sweep | verify | report | demo | coordcheck``.
+"""Command line: ``scalelaw fit | predict | plan | sweep | verify | report | demo | coordcheck``.
 
     scalelaw fit RUNS [--format steplaw|csv|parquet] [--where "params <= 4.3e8"] --out law.json
     scalelaw predict MODEL_SIZE TOKENS [--law law.json | --preset steplaw] [--seq-len 2048] [--json]
         [--recipe weight_decay=0.1 ...]
+    scalelaw plan --compute 1e23 [--law law.json | --preset NAME] [--tokens-per-param 20] [--json]
     scalelaw verify LAW --spec SPEC --width W --depth L --tokens D [--out DIR]
     scalelaw coordcheck --parametrization mup --widths 64,128,256,512 [--steps 4]
 
@@ -165,6 +166,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(config, end="")
         return 0
     print(json.dumps(p.to_dict(), indent=2) if args.json else p.table())
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from scalelaw.plan import plan
+
+    if args.law and args.preset:
+        raise UsageError("give either --law FILE or --preset NAME, not both")
+    law = get_law(args.law or args.preset) if (args.law or args.preset) else None
+    result = plan(
+        parse_size(args.compute),
+        law,
+        tokens_per_param=None if args.tokens_per_param is None else parse_size(args.tokens_per_param),
+        alpha=0.2 if args.alpha is None else args.alpha,
+        seq_len=args.seq_len,
+    )
+    print(result.to_json() if args.json else result.table())
     return 0
 
 
@@ -372,6 +390,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="sequences per forward pass per rank (default: the largest exact one up to 8)",
     )
     p.set_defaults(run=_cmd_predict)
+
+    pl = sub.add_parser("plan", help="compute-optimal N and D for a FLOP budget, with lr*, B* and loss there")
+    pl.add_argument("--compute", required=True, help="training compute C = 6ND in FLOPs, e.g. 1e23")
+    pl.add_argument("--law", help="a law JSON file written by `scalelaw fit --out` (with a loss law)")
+    pl.add_argument("--preset", choices=[*PRESETS, DEFAULT_LAW], help="a published law (default: default)")
+    pl.add_argument(
+        "--tokens-per-param",
+        metavar="R",
+        help="fix D = R x N (e.g. 20, Chinchilla) instead of the split minimising the loss law",
+    )
+    pl.add_argument("--seq-len", type=int, default=2048, help="tokens per sequence (default 2048)")
+    pl.add_argument("--alpha", type=float, help="intervals at 1 - alpha (default 0.2: 80%%)")
+    pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pl.set_defaults(run=_cmd_plan)
 
     s = sub.add_parser("sweep", help="plan, price and run (or resume) a proxy sweep")
     s.add_argument("spec", help="sweep spec (TOML), e.g. sweeps/tiny_mup.toml")

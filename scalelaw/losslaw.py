@@ -142,20 +142,37 @@ def _fit_once(
     return np.array([np.exp(q[2]), np.exp(q[3]), np.exp(q[4]), q[0], q[1]])
 
 
+def optimal_model_size(params: np.ndarray, compute: Any) -> np.ndarray:
+    """N* minimising the law ``params`` (..., 5: E, A, B, alpha, beta) at compute C = 6 N D.
+
+    On the line D = C / (6 N), dL/dN = 0 gives alpha A N^-alpha = beta B D^-beta, so
+    N* = G (C / 6)^(beta / (alpha + beta)) with G = (alpha A / (beta B))^(1 / (alpha + beta))
+    (Hoffmann et al. 2022, eq. 4) and D* = C / (6 N*). Computed in logs, broadcast over
+    rows of ``params`` and ``compute``: 0 where A = 0 (no parameter term: the smallest
+    model wins), inf where B = 0, NaN where an exponent is not positive (no optimum).
+    """
+    p = np.asarray(params, float)
+    a, b, alpha, beta = p[..., 1], p[..., 2], p[..., 3], p[..., 4]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_g = (np.log(alpha * a) - np.log(beta * b)) / (alpha + beta)
+        log_n = log_g + beta / (alpha + beta) * np.log(np.asarray(compute, float) / 6.0)
+        log_n = np.where((alpha > 0) & (beta > 0), log_n, np.nan)
+        return np.exp(log_n)
+
+
 def compute_optimal_excess(params: np.ndarray, model_size: Any, tokens: Any) -> np.ndarray | None:
     """How far above the compute-optimal loss each (N, D) is under the law ``params``.
 
     ``law(N, D) / law(N*, D*) - 1`` with (N*, D*) the law's optimum at the same compute
-    (N D fixed): N* = (alpha A / (beta B))^(1 / (alpha + beta)) (N D)^(beta / (alpha + beta)).
-    ``None`` when the law has no interior optimum (A or B is zero).
+    C = 6 N D (:func:`optimal_model_size`). ``None`` when the law has no interior
+    optimum (A or B is zero).
     """
     _, a, b, alpha, beta = (float(x) for x in params)
     if min(a, b, alpha, beta) <= 0:
         return None
     n, d = np.asarray(model_size, float), np.asarray(tokens, float)
-    nd = n * d
-    n_opt = (alpha * a / (beta * b)) ** (1 / (alpha + beta)) * nd ** (beta / (alpha + beta))
-    best = LossLaw.evaluate(params, n_opt, nd / n_opt)
+    n_opt = optimal_model_size(params, 6 * n * d)
+    best = LossLaw.evaluate(params, n_opt, n * d / n_opt)
     return LossLaw.evaluate(params, n, d) / best - 1
 
 

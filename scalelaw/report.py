@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import InputError, ScalelawError
@@ -390,6 +390,95 @@ def loss_law(optima: pd.DataFrame, law: HyperparameterLaw, targets: Sequence[Pre
     return fig
 
 
+def frontier_figure(
+    law: HyperparameterLaw,
+    targets: Sequence[Prediction] = (),
+    *,
+    optima: pd.DataFrame | None = None,
+    compute_range: tuple[float, float] | None = None,
+) -> Figure:
+    """The loss law's compute-optimal frontier (:func:`scalelaw.plan.frontier`), log axes.
+
+    Left: the optimal loss against compute C = 6ND with its 80% band, the cells' optimal
+    losses at their own C (``optima``, default the law's) and the targets' predicted
+    losses (stars: off the frontier when their N:D split is not the optimal one). Right:
+    N* and D* against C with their 80% bands from the loss law's bootstrap, and the
+    targets' N and D. Grey: the compute range the law was fitted on. ``compute_range``:
+    (low, high) FLOPs; default from the fitted range to well past the targets.
+    """
+    from scalelaw.plan import frontier
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    if law.loss is None:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no loss law was fitted", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    optima = law.optima if optima is None else optima
+    tf = _targets_frame(targets)
+    data: list[float] = []
+    if law.fit_range:
+        (n_lo, n_hi), (d_lo, d_hi) = law.fit_range["N"], law.fit_range["D"]
+        data = [6 * n_lo * d_lo, 6 * n_hi * d_hi]
+    elif optima is not None and len(optima):
+        data = list(6.0 * optima["params"].to_numpy(float) * optima["tokens"].to_numpy(float))
+    wanted = data + (list(6.0 * tf["N"] * tf["D"]) if len(tf) else [])
+    if compute_range is None:
+        lo, hi = (
+            (min(wanted) / 3, max(max(data, default=0) * 1e3, max(wanted) * 3)) if wanted else (1e18, 1e25)
+        )
+    else:
+        lo, hi = compute_range
+    try:
+        table = frontier(law, np.geomspace(lo, hi, 60))
+    except ScalelawError as err:  # a loss law without an interior optimum
+        for ax in axes:
+            ax.text(
+                0.5, 0.5, str(err), ha="center", va="center", wrap=True, fontsize=8, transform=ax.transAxes
+            )
+        return fig
+    c = table["compute"]
+    left, right = axes
+    left.plot(c, table["loss"], "-", color="k", lw=1.5, label="optimal loss L*(C)")
+    left.fill_between(c, table["loss_lower"], table["loss_upper"], color="k", alpha=0.12)
+    if optima is not None and len(optima) and "loss_opt" in optima:
+        left.plot(
+            6.0 * optima["params"] * optima["tokens"],
+            optima["loss_opt"],
+            "o",
+            ms=4,
+            color="tab:blue",
+            label="cell optima",
+        )
+    for t in tf.itertuples():
+        if t.loss is not None:
+            _mark_target(left, 6 * t.N * t.D, t.loss, t.loss_int, f"{t.loss:.3f} (N={t.N:.2g}, D={t.D:.2g})")
+    for name, color in (("params", "tab:purple"), ("tokens", "tab:green")):
+        label = "N* (non-embedding params)" if name == "params" else "D* (tokens)"
+        right.plot(c, table[name], "-", color=color, lw=1.5, label=label)
+        right.fill_between(c, table[f"{name}_lower"], table[f"{name}_upper"], color=color, alpha=0.15)
+    for t in tf.itertuples():
+        right.plot(6 * t.N * t.D, t.N, "o", ms=8, mfc="none", color="tab:purple")
+        right.plot(6 * t.N * t.D, t.D, "s", ms=8, mfc="none", color="tab:green")
+    if len(tf):
+        right.plot([], [], "o", mfc="none", color="0.3", label="targets' N (o) and D (□)")
+    for ax in axes:
+        if data:
+            ax.axvspan(min(data), max(data), color="0.85", alpha=0.5, lw=0, zorder=0, label="fitted range")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("compute C = 6ND (FLOPs)")
+        ax.legend(fontsize=7)
+    for axis in (left.yaxis.set_major_formatter, left.yaxis.set_minor_formatter):
+        axis(FuncFormatter(lambda v, _: f"{v:.3g}"))  # 2.4, not 2.4 x 10^0
+    left.set_ylabel("loss (nats/token)")
+    right.set_ylabel("N*, D*")
+    loss = law.loss
+    share = loss.beta / (loss.alpha + loss.beta)
+    left.set_title(f"{loss.formula()}", fontsize=8)
+    right.set_title(f"N* ∝ C^{share:.3f}, D* ∝ C^{1 - share:.3f} ({level(DEFAULT_ALPHA)} bands)", fontsize=9)
+    return fig
+
+
 def residuals(optima: pd.DataFrame, law: HyperparameterLaw) -> Figure:
     """Residuals of every law at the cell optima: log(observed / law) against N."""
     parts = [("lr*", "lr_opt", law.lr), ("B*", "batch_size_opt", law.batch_size)]
@@ -645,6 +734,14 @@ def render_report(
         _img(landscapes(runs, optima), "loss landscapes"),
         "<h2>Loss law</h2>",
         _img(loss_law(optima, law, preds), "loss law"),
+        *(
+            [
+                "<h2>Compute-optimal frontier</h2>",
+                _img(frontier_figure(law, preds), "compute-optimal frontier"),
+            ]
+            if law.loss is not None
+            else []
+        ),
         "<h2>Residuals</h2>",
         _img(residuals(optima, law), "residuals"),
         "<h2>Cell optima</h2>",

@@ -11,7 +11,13 @@ import pytest
 from matplotlib import image
 
 import scalelaw
-from scalelaw.report import group_warnings, hyperparameter_laws, render_report, report_inputs
+from scalelaw.report import (
+    frontier_figure,
+    group_warnings,
+    hyperparameter_laws,
+    render_report,
+    report_inputs,
+)
 from scalelaw.synthetic import make_runs
 
 
@@ -30,7 +36,7 @@ def report(synthetic_runs, synthetic_law):
 
 def test_every_image_is_an_embedded_png_that_is_not_blank(report):
     pictures = images(report)
-    assert len(pictures) == 5  # no μTransfer figure: the synthetic cells share no batch sizes
+    assert len(pictures) == 6  # no μTransfer figure: the synthetic cells share no batch sizes
     assert "μTransfer: optimal lr at fixed batch size" in report and "not available" in report
     for picture in pictures:
         assert picture.shape[0] > 200 and picture.shape[1] > 300
@@ -61,6 +67,7 @@ def test_mu_transfer_section_states_the_fixed_batch_exponent():
     law = scalelaw.fit(runs, n_boot=5, loss_law=False)
     text = render_report(runs, law, **report_inputs(runs, law))
     transfer = scalelaw.fit_transfer(runs)
+    assert "Compute-optimal frontier" not in text  # no loss law, no frontier
     assert f"lr* ∝ N^{transfer.exponent:+.3f} [{transfer.ci[0]:+.3f}, {transfer.ci[1]:+.3f}]" in text
     assert len(images(text)) == 6
 
@@ -91,7 +98,7 @@ def test_report_cli_on_the_example_table(tmp_path, capsys):
         == 0
     )
     text = out.read_text()
-    assert len(images(text)) == 5 and "7e+09" in text
+    assert len(images(text)) == 6 and "7e+09" in text  # with the frontier of its loss law
 
 
 def _section_ids(text: str) -> list[str]:
@@ -203,3 +210,27 @@ def test_the_verification_section_shows_predicted_against_measured(synthetic_ver
     assert cells["batch_size"][-1] == pytest.approx(v.best_batch_size, rel=1e-3)
     assert cells["lr"][0] == pytest.approx(v.prediction.lr, rel=1e-3)
     assert cells["lr"][2] < cells["lr"][0] < cells["lr"][3]
+
+
+def test_the_report_shows_the_compute_optimal_frontier(report, synthetic_law):
+    from scalelaw.plan import plan
+
+    section = re.search(r"<h2>Compute-optimal frontier</h2>\s*(<img [^>]*>)", report)
+    assert section, "no frontier figure after its heading"
+    assert 'alt="compute-optimal frontier"' in section.group(1)
+    (picture,) = images(section.group(1))
+    assert picture.shape[0] > 200 and picture.shape[1] > 600 and picture[..., :3].std() > 0.05
+    assert report.index("<h2>Loss law</h2>") < report.index("<h2>Compute-optimal frontier</h2>")
+    # the figure draws the planner's numbers: loss, N* and D* against C, on log axes
+    fig = frontier_figure(synthetic_law, [synthetic_law.predict(7e9, 1.4e12)])
+    left, right = fig.axes
+    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in (left, right))
+    lines = {line.get_label(): line for ax in (left, right) for line in ax.get_lines()}
+    c = lines["optimal loss L*(C)"].get_xdata()
+    for i in (0, len(c) // 2, len(c) - 1):
+        p = plan(float(c[i]), synthetic_law)
+        assert lines["optimal loss L*(C)"].get_ydata()[i] == pytest.approx(p.loss)
+        assert lines["N* (non-embedding params)"].get_ydata()[i] == pytest.approx(p.model_size)
+        assert lines["D* (tokens)"].get_ydata()[i] == pytest.approx(p.tokens)
+    assert max(c) > 6 * 7e9 * 1.4e12  # reaches the target's compute
+    assert "N* ∝ C^" in right.get_title()
