@@ -75,13 +75,11 @@ def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     print()
 
 
-def proxies(calibrate_width: int, n_boot: int) -> None:
-    if not RECIPE_B.exists():
-        print(
-            f"1. skipped: {RECIPE_B.relative_to(ROOT)} is missing (scalelaw sweep sweeps/recipe_b_mup.toml)\n"
-        )
+def proxies(calibrate_width: int, n_boot: int, recipe_b: Path = RECIPE_B) -> None:
+    if not recipe_b.exists():
+        print(f"1. skipped: {recipe_b} is missing (scalelaw sweep sweeps/recipe_b_mup.toml)\n")
         return
-    a, b = scalelaw.read_runs(RECIPE_A), scalelaw.read_runs(RECIPE_B)
+    a, b = scalelaw.read_runs(RECIPE_A), scalelaw.read_runs(recipe_b)
     calib = b[b["width"] == calibrate_width]
     test = b[b["width"] != calibrate_width]
     if calib.empty:
@@ -104,6 +102,13 @@ def proxies(calibrate_width: int, n_boot: int) -> None:
             ),
             "recipe B's own full fit (floor)": score(own, test, optima),
         },
+    )
+    n, d = optima["params"].to_numpy(float), optima["tokens"].to_numpy(float)
+    gap = np.abs(np.log2(calibrated.lr(n, d) / own.lr(n, d)))
+    print(
+        f"  calibrated lr vs B's full-fit law at the {len(gap)} scored cells: |log2| median "
+        f"{np.median(gap):.2f}, max {gap.max():.2f}; within sqrt(2) in {int((gap <= 0.5).sum())} "
+        f"of {len(gap)} (target: all)\n"
     )
 
 
@@ -152,8 +157,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrate-width", type=int, default=32, help="recipe B's cells used to calibrate")
     parser.add_argument("--n-boot", type=int, default=200)
+    parser.add_argument("--recipe-b", type=Path, default=RECIPE_B, help="recipe B's runs table")
     args = parser.parse_args()
-    proxies(args.calibrate_width, args.n_boot)
+    proxies(args.calibrate_width, args.n_boot, args.recipe_b)
     steplaw(args.n_boot)
     return 0
 
