@@ -59,6 +59,17 @@ def test_spec_axis_multiplies_the_runs_and_fused_groups_stack_it():
     assert len(groups) == len({group_key(RunSpec(**r)) for r in plain.run_kwargs()})
 
 
+def test_dry_run_shows_the_axis(tmp_path, capsys):
+    from scalelaw.cli import main
+
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC.replace("[limits]", AXIS + "[limits]"))
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "32 runs: 2 shapes x 2 lr x 2 batch sizes x 1 token budgets x 1 seeds x 4 weight decays" in out
+    assert out.splitlines()[3].split()[-1] == "wd"
+
+
 @pytest.mark.parametrize(
     "axis, message",
     [
