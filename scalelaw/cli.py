@@ -201,17 +201,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         f"  {len(runs)} runs: {len(spec.model.shapes)} shapes x {len(spec.lrs)} lr x "
         f"{len(spec.batch_sizes)} batch sizes x {len(spec.budgets) + len(spec.tokens_per_param)} "
         f"token budgets x {len(spec.recipe.seeds)} seeds"
+        + (f" x {len(spec.weight_decays)} weight decays" if spec.weight_decays else "")
     )
     print(
         f"  training compute {price.flops:.3g} FLOPs = {price.device_hours:.3g} {price.device}-hours "
         f"at {price.mfu:.0%} MFU"
     )
     if args.dry_run:
-        print(f"  {'width':>6} {'depth':>5} {'N':>10} {'tokens':>10} {'lr':>9} {'batch':>7} {'seed':>4}")
+        wd = spec.weight_decays  # a [weight_decay] axis: show each run's λ
+        print(
+            f"  {'width':>6} {'depth':>5} {'N':>10} {'tokens':>10} {'lr':>9} {'batch':>7} {'seed':>4}"
+            + (f" {'wd':>7}" if wd else "")
+        )
         for r in runs:
             print(
                 f"  {r['width']:6d} {r['depth']:5d} {non_embedding_params(r['width'], r['depth']):10,d} "
                 f"{r['tokens']:10,d} {r['lr']:9.3g} {r['batch_size']:7d} {r['seed']:4d}"
+                + (f" {r['weight_decay']:7.3g}" if wd else "")
             )
         return 0
     limit = args.max_runs or spec.max_runs

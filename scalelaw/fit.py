@@ -50,6 +50,7 @@ from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import MIN_POINTS, WINDOW, cell_optima, iter_cells
 from scalelaw.runs import usable_runs, validate_runs
 from scalelaw.surface import FitError, fit_surface, surface_data
+from scalelaw.timescale import fit_timescale
 
 METHODS = ("surface", "optima", "band", "average", "auto")
 CALIBRATION_MIN_BOOT = 20  # fewer bootstrap draws give no spread worth calibrating
@@ -474,6 +475,7 @@ def fit(
         settings=settings,
         optima=optima,
         card=card_from_runs(runs, optima),
+        timescale=fit_timescale(optima, n_boot=n_boot, seed=seed),  # None unless λ was swept
     )
 
 
@@ -527,6 +529,7 @@ def _fit_average(
         method="average",
         settings=settings,
         card=surface.card,
+        timescale=surface.timescale,
     )
 
 

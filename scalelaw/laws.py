@@ -433,6 +433,9 @@ class HyperparameterLaw(FittedResults):
     :func:`scalelaw.optima.cell_optima`), or ``None`` for published presets.
     ``card``: the recipe and domain of the runs behind the law (:class:`LawCard`), or
     ``None`` when unknown (law files written before cards still load).
+    ``timescale``: AdamW's optimal timescale 1 / (lr λ) as a fraction of training steps,
+    a power law in (N, D) (:mod:`scalelaw.timescale`), where the runs varied weight
+    decay; else ``None``.
     """
 
     name: str
@@ -446,6 +449,7 @@ class HyperparameterLaw(FittedResults):
     settings: dict[str, Any] = field(default_factory=dict)
     optima: pd.DataFrame | None = field(default=None, compare=False, repr=False)
     card: LawCard | None = None
+    timescale: PowerLaw | None = None
 
     def predict(
         self,
@@ -525,6 +529,13 @@ class HyperparameterLaw(FittedResults):
             lines.append(f"  {part.formula()}   ({part.unit}){status}")
         if self.loss is not None:
             lines.append(f"  {self.loss.formula()}   (nats/token)")
+        if self.timescale is not None:
+            ts = self.timescale
+            status = "" if ts.determined else "   [NOT DETERMINED]"
+            spread = "" if ts.se is None else " (std err " + ", ".join(f"{v:.2g}" for v in ts.se) + ")"
+            lines.append(f"  {ts.formula()}   ({ts.unit}; AdamW 1/(lr λ)){spread}{status}")
+            if ts.caveat:
+                lines.append(f"  timescale law caveat: {ts.caveat}")
         table = self.coefficients(alpha)
         if table["std_err"].notna().any():
             pct = level(alpha)
@@ -576,6 +587,7 @@ class HyperparameterLaw(FittedResults):
             "settings": self.settings,
             "optima": None if self.optima is None else _records(self.optima),
             "card": None if self.card is None else self.card.to_dict(),
+            "timescale": None if self.timescale is None else self.timescale.to_dict(),
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
@@ -606,6 +618,7 @@ class HyperparameterLaw(FittedResults):
                 settings=dict(d.get("settings", {})),
                 optima=None if d.get("optima") is None else pd.DataFrame(d["optima"]),
                 card=None if d.get("card") is None else LawCard.from_dict(d["card"]),
+                timescale=None if d.get("timescale") is None else PowerLaw.from_dict(d["timescale"]),
             )
         except KeyError as err:
             raise LawFileError(f"{source}: missing key {err.args[0]!r}") from None

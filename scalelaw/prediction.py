@@ -451,7 +451,7 @@ def build_prediction(
         )
     if law.loss is None:
         warnings.append(f"the law {law.name!r} has no loss law: no loss prediction")
-    decay, decay_rule = weight_decay_for(law, lr, batch, d)
+    decay, decay_rule = weight_decay_for(law, lr, batch, d, model_size=n)
     warmup, warmup_rule = warmup_for(law.card, d)
     groups = None
     if shape is not None:

@@ -122,6 +122,9 @@ def refinement(spec: SweepSpec, table: pd.DataFrame) -> list[dict[str, Any]]:
     new = []
     for cell in optima[~optima["bracketed"]].itertuples():
         runs = table[(table["params"] == cell.params) & (table["tokens"] == cell.tokens)]
+        decay = getattr(cell, "weight_decay", None)  # a [weight_decay] axis: one cell per value
+        if decay is not None and "weight_decay" in runs:
+            runs = runs[runs["weight_decay"] == decay]
         shape = runs.iloc[0]
         lrs, batches = sorted(runs["lr"].unique()), sorted(runs["batch_size"].unique())
         if not cell.lr_bracketed:
@@ -141,6 +144,7 @@ def refinement(spec: SweepSpec, table: pd.DataFrame) -> list[dict[str, Any]]:
                     int(b),
                     int(cell.tokens),
                     int(shape["seed"]),
+                    weight_decay=None if decay is None else float(decay),
                 )
             )
     return new

@@ -24,6 +24,8 @@ schedule = "wsd"              # wsd | cosine | linear
 warmup = 0.05                 # < 1: fraction of tokens; >= 1: tokens
 seq_len = 128
 seeds = [0]
+[weight_decay]                # optional sweep axis; absent: recipe.weight_decay alone
+values = [0.0, 0.05, 0.1]     # non-negative; every other run is repeated at each value
 [limits]
 max_runs = 1000               # refuse bigger sweeps unless --yes
 ```
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,7 @@ class SweepSpec:
     recipe: Recipe = field(default_factory=Recipe)
     max_runs: int = 1000
     source: str = "<spec>"
+    weight_decays: tuple[float, ...] = ()  # the [weight_decay] axis; () -> (recipe.weight_decay,)
 
     @property
     def batch_step(self) -> float:
@@ -109,11 +113,21 @@ class SweepSpec:
         for (width, depth), seed in itertools.product(self.model.shapes, self.recipe.seeds):
             n = non_embedding_params(width, depth)
             budgets = list(self.budgets) + [round(r * n) for r in self.tokens_per_param]
-            for tokens, lr, batch in itertools.product(budgets, self.lrs, self.batch_sizes):
-                out.append(self.kwargs_for(width, depth, lr, batch, tokens, seed))
+            decays = self.weight_decays or (self.recipe.weight_decay,)
+            for tokens, lr, batch, decay in itertools.product(budgets, self.lrs, self.batch_sizes, decays):
+                out.append(self.kwargs_for(width, depth, lr, batch, tokens, seed, weight_decay=decay))
         return out
 
-    def kwargs_for(self, width: int, depth: int, lr: float, batch: int, tokens: int, seed: int) -> dict:
+    def kwargs_for(
+        self,
+        width: int,
+        depth: int,
+        lr: float,
+        batch: int,
+        tokens: int,
+        seed: int,
+        weight_decay: float | None = None,
+    ) -> dict:
         r, m = self.recipe, self.model
         tokens = max(batch, tokens // batch * batch)  # whole optimizer steps
         warmup = round(r.warmup * tokens) if r.warmup < 1 else int(r.warmup)
@@ -131,7 +145,7 @@ class SweepSpec:
             "schedule": r.schedule,
             "warmup": min(warmup, tokens),
             "decay_fraction": r.decay_fraction,
-            "weight_decay": r.weight_decay,
+            "weight_decay": float(r.weight_decay if weight_decay is None else weight_decay),
             "grad_clip": r.grad_clip,
             "seed": seed,
             "dataset": r.dataset,
@@ -314,11 +328,28 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
             raise b.fail(f"sizes[{i}]", f"{size} tokens is not a multiple of recipe.seq_len {recipe.seq_len}")
     r.done()
 
+    wd = _sub(top, "weight_decay")
+    decays = wd.get_list("values", float, positive=False)
+    for i, value in enumerate(decays):
+        if not (math.isfinite(value) and value >= 0):
+            raise wd.fail(f"values[{i}]", f"must be a non-negative number, got {value!r}")
+    if len(set(decays)) < len(decays):
+        raise wd.fail("values", f"repeats a value: {list(decays)!r}")
+    if decays and "weight_decay" in r.table:
+        raise wd.fail(
+            "values", "give the weight decay either here (a sweep axis) or as recipe.weight_decay, not both"
+        )
+    wd.done()
+    if "weight_decay" in top.table and not decays:
+        raise wd.fail("values", "is required in a [weight_decay] table (a list of non-negative numbers)")
+
     lim = _sub(top, "limits")
     max_runs = lim.get("max_runs", int, 1000, positive=True)
     lim.done()
     top.done()
-    return SweepSpec(name, ladder, lrs, step, batches, budgets, ratios, recipe, max_runs, source)
+    return SweepSpec(
+        name, ladder, lrs, step, batches, budgets, ratios, recipe, max_runs, source, tuple(sorted(decays))
+    )
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -229,7 +229,9 @@ def group_settings(
     return table
 
 
-def weight_decay_for(law, lr: float, batch_size: float, tokens: float) -> tuple[float | None, str]:
+def weight_decay_for(
+    law, lr: float, batch_size: float, tokens: float, model_size: float | None = None
+) -> tuple[float | None, str]:
     """The AdamW weight decay λ for the target, and the rule that gave it, in words.
 
     Rule (Wang & Aitchison 2024, "How to set AdamW's weight decay as you scale model and
@@ -238,9 +240,19 @@ def weight_decay_for(law, lr: float, batch_size: float, tokens: float) -> tuple[
     training as the proxies had. The proxies' fraction is read at the law's largest cell
     (its optimal lr and batch size there); λ here is for the base lr, and each group
     decays by its own lr times λ, as PyTorch's AdamW does. A law whose card does not know
-    the proxies' λ gets None; a sweep that varied λ would let the timescale itself be
-    fitted as a power law, which scalelaw does not do yet.
+    the proxies' λ gets None. A law fitted to a sweep that varied λ carries the timescale
+    itself as a power law in (N, D) (``law.timescale``, :mod:`scalelaw.timescale`): then,
+    given ``model_size``, λ = 1 / (lr · fraction(N, D) · steps) (the rule above is the
+    fallback).
     """
+    timescale = getattr(law, "timescale", None)
+    if timescale is not None and model_size is not None:
+        fraction = float(timescale(model_size, tokens))
+        decay = 1.0 / (lr * fraction * (tokens / batch_size))
+        return decay, (
+            f"weight decay: λ = {decay:.3g} puts AdamW's timescale 1/(lr λ) at {fraction:.3g} of training, "
+            f"the fitted timescale law ({timescale.formula()}; Wang & Aitchison 2024)"
+        )
     card = law.card
     if card is None or card.weight_decay is None:
         return None, "weight decay: the law's card does not record the proxies' λ; no rule applied"
