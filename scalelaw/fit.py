@@ -50,7 +50,7 @@ from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import MIN_POINTS, WINDOW, cell_optima, iter_cells
 from scalelaw.runs import usable_runs, validate_runs
 from scalelaw.surface import FitError, fit_surface, surface_data
-from scalelaw.timescale import fit_timescale
+from scalelaw.timescale import best_decay_runs, fit_timescale, varies_weight_decay
 
 METHODS = ("surface", "optima", "band", "average", "auto")
 CALIBRATION_MIN_BOOT = 20  # fewer bootstrap draws give no spread worth calibrating
@@ -335,6 +335,25 @@ def fit(
             law = fit(runs, method="optima", **kwargs)
             return dataclasses.replace(
                 law, notes=(f"joint surface fit refused ({err}); two-stage fit", *law.notes)
+            )
+    if "weight_decay" in runs.columns and runs["weight_decay"].nunique() > 1:
+        table = validate_runs(runs)
+        optima_all = cell_optima(table, window=window, min_points=min_points, n_boot=0)
+        if varies_weight_decay(optima_all):
+            kwargs = dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points)
+            kwargs.update(n_boot=n_boot, seed=seed, loss_law=loss_law, name=name, calibrate=calibrate)
+            best = best_decay_runs(table)
+            law = fit(best, method=method, **kwargs)
+            note = (
+                f"weight decay varied: lr*, B* and loss laws fitted on each (N, D)'s best λ on the grid "
+                f"({len(best)} of {len(table)} runs); the timescale law on all of them"
+            )
+            return dataclasses.replace(
+                law,
+                timescale=fit_timescale(
+                    cell_optima(table, n_boot=n_boot, seed=seed), n_boot=n_boot, seed=seed
+                ),
+                notes=(note, *law.notes),
             )
     if method == "average":
         return _fit_average(

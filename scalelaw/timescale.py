@@ -156,3 +156,17 @@ def fit_timescale(
         determined=dof > 0,
         caveat="; ".join(caveats),
     )
+
+
+def best_decay_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of each (N, D)'s best weight decay on the grid (lowest fitted cell loss,
+    λ = 0 included): what the lr*, B* and loss laws are fitted on when a sweep varies λ,
+    so cells at a poor λ do not pull them."""
+    from scalelaw.optima import cell_optima  # optima is fitted on usable runs here
+
+    optima = cell_optima(runs, n_boot=0).dropna(subset=["loss_opt"])
+    best = optima.loc[
+        optima.groupby(["params", "tokens"])["loss_opt"].idxmin(), ["params", "tokens", "weight_decay"]
+    ]
+    keep = runs.merge(best, on=["params", "tokens", "weight_decay"], how="inner")["run_id"]
+    return runs[runs["run_id"].isin(set(keep))]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import scalelaw
 from scalelaw import fit, synthetic
 from scalelaw.groups import group_key
 from scalelaw.laws import HyperparameterLaw
@@ -182,3 +183,17 @@ def test_without_a_timescale_law_the_old_rule_stays(wd_runs):
     assert plain.timescale is None
     decay, rule = weight_decay_for(plain, 1e-3, 1e6, 1e11, model_size=1e9)
     assert decay is not None and "proxies' largest cell" in rule
+
+
+def test_lr_law_is_fitted_on_each_cells_best_decay(wd_runs):
+    """Cells at a poor λ do not pull the lr* law: it is the law of the best-λ runs."""
+    from scalelaw.timescale import best_decay_runs
+
+    law = scalelaw.fit(wd_runs, n_boot=0, loss_law=False, calibrate=False, method="optima")
+    best = best_decay_runs(scalelaw.validate_runs(wd_runs))
+    assert best["params"].nunique() * best["tokens"].nunique() == best.groupby(["params", "tokens"]).ngroups
+    assert best.groupby(["params", "tokens"])["weight_decay"].nunique().max() == 1
+    alone = scalelaw.fit(best, n_boot=0, loss_law=False, calibrate=False, method="optima")
+    assert law.lr.exponents == pytest.approx(alone.lr.exponents, rel=1e-12)
+    assert law.timescale is not None and alone.timescale is None
+    assert any("best λ on the grid" in n for n in law.notes)
