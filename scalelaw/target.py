@@ -145,6 +145,16 @@ def resolve_base(shape: TargetShape, card) -> tuple[str, int, int]:
     return law_param, base_width, base_depth
 
 
+def _init_std(rules: Parametrization, row: str, group: str, known: bool, zero_init: bool) -> float:
+    """A row's initial std: norm gains start at 1, a zero-initialised query or readout at 0,
+    the rest by the parametrization's rule (NaN when the proxies' σ is not known)."""
+    if group == "gain":
+        return 1.0
+    if zero_init and row in ("query", "readout"):
+        return 0.0
+    return rules.init_std_of(group) if known else math.nan
+
+
 def group_settings(
     shape: TargetShape,
     lr: float,
@@ -208,11 +218,7 @@ def group_settings(
                 "group": row,
                 "holds": holds,
                 "lr": global_lr * rules.lr_multiplier(group),
-                "init_std": 1.0
-                if group == "gain"
-                else 0.0
-                if zero_init and row in ("query", "readout")
-                else rules.init_std_of(group),
+                "init_std": _init_std(rules, row, group, init_std is not None, zero_init),
                 "multiplier": multiplier,
                 "eps": rules.eps(),
                 "weight_decay": (decay if decay is not None else math.nan) if rules.decays(group) else 0.0,

@@ -160,6 +160,10 @@ def test_cli_predict_with_a_target_shape(capsys):
     assert main([*argv, "--parametrization", "sp"]) == 0
     text = capsys.readouterr().out
     assert f"N = {TargetShape(4096, 32).model_size:.3g}" in text and "per group (sp target" in text
+    # the Step Law proxies' init is not known: not the scalelaw proxies' 0.02, not a placeholder
+    groups = scalelaw.predict(None, 1.4e12, shape=TargetShape(4096, 32, parametrization="sp")).groups
+    assert groups.set_index("group")["init_std"].isna().sum() == 5
+    assert groups.set_index("group").loc["norms", "init_std"] == 1.0
     assert main(["predict", "auto", "1.4T", "--width", "4096"]) == 2
     assert "needs both --width and --depth" in capsys.readouterr().err
     assert main(["predict", "auto", "1.4T"]) == 2
