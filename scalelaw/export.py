@@ -225,6 +225,10 @@ def to_config(
 
 def _plan(prediction: Any, *, gpus: int, micro_batch: int | None, tokens: float | None, kind: str) -> _Plan:
     lr, batch, seq_len = prediction.lr, prediction.batch_size, prediction.seq_len
+    groups = getattr(prediction, "groups", None)
+    shape = getattr(prediction, "shape", None)
+    if shape is not None and groups is not None and shape.parametrization == "sp" and len(groups):
+        lr = float(groups["lr"].iloc[0])  # one global lr: the translated one (every group's)
     for label, value in (("lr", lr), ("batch_size", batch)):
         if value is None or not math.isfinite(value) or value <= 0:
             raise InputError(f"the prediction's {label} is {value!r}: no config can be written from it")
@@ -427,9 +431,18 @@ def _groups_lines(groups: Any, trainer: str) -> list[str]:
         return []
     columns = [c for c in GROUP_COLUMNS if c in groups.columns]
     columns += [c for c in groups.columns if c not in columns]
+    if groups.attrs.get("parametrization") == "sp":
+        title = (
+            "per-group values for the target shape (standard parametrization: the single lr of this "
+            "config is every group's; the init std and multipliers are for you to set)"
+        )
+    else:
+        title = (
+            f"μP per-group values for the target shape ({trainer} has no per-group option: build these "
+            "optimizer param groups and this init yourself; the single lr of this config is the base shape's)"
+        )
     lines = [
-        f"μP per-group values for the target shape ({trainer} has no per-group option: build these "
-        "optimizer param groups and this init yourself; the single lr of this config is the base shape's)",
+        title,
         "  " + "".join(f"{c:<14}" for c in columns),
     ]
     for _, row in groups.iterrows():

@@ -50,7 +50,7 @@ from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import MIN_POINTS, WINDOW, cell_optima, iter_cells
 from scalelaw.runs import usable_runs, validate_runs
 from scalelaw.surface import FitError, fit_surface, surface_data
-from scalelaw.timescale import best_decay_runs, fit_timescale, varies_weight_decay
+from scalelaw.timescale import best_decay_runs, fit_timescale
 
 METHODS = ("surface", "optima", "band", "average", "auto")
 CALIBRATION_MIN_BOOT = 20  # fewer bootstrap draws give no spread worth calibrating
@@ -338,8 +338,7 @@ def fit(
             )
     if "weight_decay" in runs.columns and runs["weight_decay"].nunique() > 1:
         table = validate_runs(runs)
-        optima_all = cell_optima(table, window=window, min_points=min_points, n_boot=0)
-        if varies_weight_decay(optima_all):
+        if (table.groupby(["params", "tokens"])["weight_decay"].nunique() > 1).any():
             kwargs = dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points)
             kwargs.update(n_boot=n_boot, seed=seed, loss_law=loss_law, name=name, calibrate=calibrate)
             best = best_decay_runs(table)

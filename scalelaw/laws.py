@@ -497,8 +497,11 @@ class HyperparameterLaw(FittedResults):
                     se = lo = hi = float("nan")
                 elif law.se is not None:
                     se = law.se[j]
-                    dof = max(len(self.optima) - len(names), 1) if self.optima is not None else 1
-                    t = stats.t.ppf(1 - alpha / 2, dof)
+                    if self.method == "prior":  # a Gaussian posterior: no residual degrees of freedom
+                        t = stats.norm.ppf(1 - alpha / 2)
+                    else:
+                        dof = max(len(self.optima) - len(names), 1) if self.optima is not None else 1
+                        t = stats.t.ppf(1 - alpha / 2, dof)
                     lo, hi = est - t * se, est + t * se
                 rows.append((law.quantity, term, est, se, lo, hi))
         if self.loss is not None:

@@ -431,3 +431,18 @@ def test_floats_read_back_as_floats_in_every_format():
     nano = parse(p.to_config("nanogpt"), "nanogpt")
     assert isinstance(nano["grad_clip"], float) and isinstance(nano["batch_size"], int)
     assert math.isclose(nano["learning_rate"], p.lr, rel_tol=1e-5)
+
+
+def test_sp_target_of_a_mup_law_exports_the_translated_lr():
+    import dataclasses
+
+    from scalelaw.lawcard import LawCard
+
+    law = dataclasses.replace(
+        scalelaw.get_law("default"), card=LawCard(parametrization="mup", base_width=256, base_depth=4)
+    )
+    shape = scalelaw.TargetShape(4096, 32, parametrization="sp", translate="hidden")
+    p = law.predict(None, 1e12, shape=shape)
+    flags = shlex.split(p.to_config("megatron").splitlines()[-1])
+    lr = float(flags[flags.index("--lr") + 1])
+    assert lr == pytest.approx(p.lr * 256 / 4096, rel=1e-5) == pytest.approx(p.groups["lr"].iloc[0], rel=1e-5)

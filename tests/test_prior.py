@@ -170,3 +170,12 @@ def test_default_interaction_is_the_steplaw_surfaces():
     k_uu, k_vv, k_uv = surface.shape[:3]
     assert k_uv / (2 * math.sqrt(k_uu * k_vv)) == pytest.approx(DEFAULT_INTERACTION, abs=0.01)
     assert get_law("default").settings["interaction"] == pytest.approx(DEFAULT_INTERACTION, abs=0.01)
+
+
+def test_calibrated_coefficients_use_the_posteriors_normal_quantile(prior_a):
+    runs = make_runs(seed=10, lr_factor=2.0, sizes=(2e7,), tokens=(2e9,))
+    law = scalelaw.fit(runs, prior=prior_a, n_boot=np.int64(50))
+    table = law.coefficients(alpha=0.2)
+    half = (table["ci_upper"] - table["ci_lower"]) / 2
+    assert half.to_numpy() == pytest.approx(Z80 * table["std_err"].to_numpy(), rel=1e-9)
+    assert json.loads(json.dumps(law.to_dict()))["settings"]["n_boot"] == 50  # np.int64 given

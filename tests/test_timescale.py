@@ -197,3 +197,11 @@ def test_lr_law_is_fitted_on_each_cells_best_decay(wd_runs):
     assert law.lr.exponents == pytest.approx(alone.lr.exponents, rel=1e-12)
     assert law.timescale is not None and alone.timescale is None
     assert any("best λ on the grid" in n for n in law.notes)
+
+
+def test_a_zero_and_one_positive_decay_still_fit_on_the_best():
+    """λ in {0, x}: no timescale law can be fitted, but the laws still use each cell's best λ."""
+    runs = synthetic.make_runs(seed=5, weight_decays=[0, 1])
+    law = scalelaw.fit(runs, n_boot=0, loss_law=False, calibrate=False, method="optima")
+    assert law.timescale is None and any("best λ on the grid" in n for n in law.notes)
+    assert len(law.optima) == law.optima.groupby(["params", "tokens"]).ngroups
