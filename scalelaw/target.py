@@ -272,11 +272,17 @@ def weight_decay_for(
         )
     cell = optima.sort_values(["params", "tokens"]).iloc[-1]
     proxy_steps = float(cell["tokens"]) / float(cell["batch_size_opt"])
-    fraction = 1.0 / (float(cell["lr_opt"]) * card.weight_decay * proxy_steps)
     steps = tokens / batch_size
-    decay = 1.0 / (lr * fraction * steps)
+    if card.weight_decay_scaled_by_lr is False:  # decoupled: the weights decay by λ a step, τ = 1/λ
+        fraction = 1.0 / (card.weight_decay * proxy_steps)
+        decay = 1.0 / (fraction * steps)
+        timescale = "1/λ (decay not scaled by lr)"
+    else:  # PyTorch's AdamW: decay by lr · λ a step, τ = 1/(lr λ)
+        fraction = 1.0 / (float(cell["lr_opt"]) * card.weight_decay * proxy_steps)
+        decay = 1.0 / (lr * fraction * steps)
+        timescale = "1/(lr λ)"
     return decay, (
-        f"weight decay: λ = {decay:.3g} keeps AdamW's timescale 1/(lr λ) at {fraction:.3g} of training, "
+        f"weight decay: λ = {decay:.3g} keeps AdamW's timescale {timescale} at {fraction:.3g} of training, "
         f"as at the proxies' largest cell (N {cell['params']:.3g}, λ {card.weight_decay:g}; "
         "Wang & Aitchison 2024)"
     )

@@ -169,3 +169,18 @@ def test_cli_predict_with_a_target_shape(capsys):
     assert main(["predict", "auto", "1.4T"]) == 2
     assert main(argv) == 2  # a μP target of the default (SP) law
     assert "fitted on SP" in capsys.readouterr().err
+
+
+def test_decoupled_weight_decay_keeps_its_own_timescale():
+    """A card whose decay is not scaled by lr: τ = 1/λ steps, so λ scales with 1/steps alone,
+    and the export turns it into PyTorch's lr-coupled coefficient once (λ / lr)."""
+    runs = make_runs(seed=0).assign(weight_decay=1e-4)
+    law = scalelaw.fit(runs, n_boot=0, loss_law=False, calibrate=False)
+    law = dataclasses.replace(law, card=law.card.replace(weight_decay_scaled_by_lr=False))
+    p = law.predict(1e9, 1e11)
+    cell = law.optima.sort_values(["params", "tokens"]).iloc[-1]
+    proxy_steps = cell["tokens"] / cell["batch_size_opt"]
+    assert p.weight_decay == pytest.approx(1e-4 * proxy_steps / (p.tokens / p.batch_size), rel=1e-9)
+    assert "1/λ (decay not scaled by lr)" in p.rules[0]
+    flags = p.to_config("megatron").splitlines()[-1].split()
+    assert float(flags[flags.index("--weight-decay") + 1]) == pytest.approx(p.weight_decay / p.lr, rel=1e-5)
