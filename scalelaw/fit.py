@@ -341,7 +341,8 @@ def fit(
         if (table.groupby(["params", "tokens"])["weight_decay"].nunique() > 1).any():
             kwargs = dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points)
             kwargs.update(n_boot=n_boot, seed=seed, loss_law=loss_law, name=name, calibrate=calibrate)
-            best = best_decay_runs(table)
+            optima = cell_optima(table, window=window, min_points=min_points, n_boot=n_boot, seed=seed)
+            best = best_decay_runs(table, optima)
             law = fit(best, method=method, **kwargs)
             note = (
                 f"weight decay varied: lr*, B* and loss laws fitted on each (N, D)'s best λ on the grid "
@@ -349,9 +350,7 @@ def fit(
             )
             return dataclasses.replace(
                 law,
-                timescale=fit_timescale(
-                    cell_optima(table, n_boot=n_boot, seed=seed), n_boot=n_boot, seed=seed
-                ),
+                timescale=fit_timescale(optima, n_boot=n_boot, seed=seed),
                 notes=(note, *law.notes),
             )
     if method == "average":

@@ -158,13 +158,16 @@ def fit_timescale(
     )
 
 
-def best_decay_runs(runs: pd.DataFrame) -> pd.DataFrame:
+def best_decay_runs(runs: pd.DataFrame, optima: pd.DataFrame | None = None) -> pd.DataFrame:
     """The runs of each (N, D)'s best weight decay on the grid (lowest fitted cell loss,
     λ = 0 included): what the lr*, B* and loss laws are fitted on when a sweep varies λ,
-    so cells at a poor λ do not pull them."""
-    from scalelaw.optima import cell_optima  # optima is fitted on usable runs here
+    so cells at a poor λ do not pull them. ``optima``: ``cell_optima(runs)`` when the
+    caller already has it."""
+    if optima is None:
+        from scalelaw.optima import cell_optima
 
-    optima = cell_optima(runs, n_boot=0).dropna(subset=["loss_opt"])
+        optima = cell_optima(runs, n_boot=0)
+    optima = optima.dropna(subset=["loss_opt"])
     best = optima.loc[
         optima.groupby(["params", "tokens"])["loss_opt"].idxmin(), ["params", "tokens", "weight_decay"]
     ]
