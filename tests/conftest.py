@@ -11,6 +11,28 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 STEPLAW = SHARED / "steplaw" / "dense_lr_bs_loss.csv"
 CHINCHILLA = SHARED / "chinchilla" / "epoch_chinchilla_svg_extracted_data.csv"
 
+# A sweep spec of 8 tiny runs (2 widths x 2 lrs x 2 batch sizes), for sweep and spec tests.
+SMALL_SPEC = """
+name = "test"
+[model]
+widths = [32, 64]
+depths = [1]
+base_width = 32
+head_dim = 16
+[lr]
+center = 8e-3
+step = 2.0
+count = 2
+[batch]
+sizes = [512, 1024]
+[tokens]
+budgets = [4096]
+[recipe]
+seq_len = 64
+[limits]
+max_runs = 50
+"""
+
 
 @pytest.fixture(scope="session")
 def synthetic_runs():

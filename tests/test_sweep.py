@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SMALL_SPEC
 
 from scalelaw.executors import SlurmOptions
 from scalelaw.proxy.model import ModelConfig
@@ -19,26 +20,7 @@ from scalelaw.store import RunStore
 from scalelaw.sweep import run_id, run_sweep
 from scalelaw.sweepspec import SpecError, cost, parse_spec
 
-SPEC = """
-name = "test"
-[model]
-widths = [32, 64]
-depths = [1]
-base_width = 32
-head_dim = 16
-[lr]
-center = 8e-3
-step = 2.0
-count = 2
-[batch]
-sizes = [512, 1024]
-[tokens]
-budgets = [4096]
-[recipe]
-seq_len = 64
-[limits]
-max_runs = 50
-"""
+SPEC = SMALL_SPEC
 
 
 def spec_file(tmp_path: Path, text: str = SPEC) -> Path:

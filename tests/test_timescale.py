@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import SMALL_SPEC
 
 import scalelaw
 from scalelaw import fit, synthetic
@@ -17,26 +18,7 @@ from scalelaw.sweep import run_id
 from scalelaw.sweepspec import SpecError, parse_spec
 from scalelaw.timescale import QUANTITY, fit_timescale, timescale_points, varies_weight_decay
 
-SPEC = """
-name = "wd"
-[model]
-widths = [32, 64]
-depths = [1]
-base_width = 32
-head_dim = 16
-[lr]
-center = 8e-3
-step = 2.0
-count = 2
-[batch]
-sizes = [512, 1024]
-[tokens]
-budgets = [4096]
-[recipe]
-seq_len = 64
-[limits]
-max_runs = 500
-"""
+SPEC = SMALL_SPEC
 AXIS = "[weight_decay]\nvalues = [0.0, 0.05, 0.1, 0.2]\n"
 FACTORS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # λ grid around each cell's λ*, and a λ = 0 cell
 # Exponents of the timescale fraction recovered within this (absolute) on the noisy
