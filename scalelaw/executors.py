@@ -4,11 +4,23 @@ trains a group of runs (stacked into one model when they differ only in per-run
 scalars; see scalelaw.groups) and writes each run's result atomically when the group
 ends; the launcher only reads results back. A group killed mid-way leaves no result,
 so resume redoes it whole, and finished runs are never redone.
+
+Process hygiene: local pool workers die with their launcher, even when it is killed
+with SIGKILL (:func:`die_with_parent`), and every group first claims its runs' locks
+(:meth:`RunStore.claimed`), so a resumed sweep never trains a run alongside a process
+still training it (an orphaned SLURM task of a killed launcher, say: SLURM tasks are
+separate jobs and outlive it).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import socket
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -32,23 +44,32 @@ def execute_group(root: str, jobs: Sequence[Job], fuse: bool = True) -> list[str
 
     ``fuse``: train the group as one stacked model (``scalelaw.proxy.fused``); else one
     run after another with ``train()``. Importable by name, so process pools and
-    SLURM jobs can call it.
+    SLURM jobs can call it. The runs are claimed first (:meth:`RunStore.claimed`): a
+    run another process is still training is never trained alongside it, and a run
+    that process finished meanwhile is not trained again.
     """
     from scalelaw.proxy.fused import train_group  # torch is imported only here
     from scalelaw.runspec import RunSpec
 
     store = RunStore(root)
-    folders = [store.prepare(j.run_id, j.spec) for j in jobs]
-    for j in jobs:
-        store.event("start", j.run_id, pid=os.getpid(), group=jobs[0].run_id, runs=len(jobs))
-    specs = [RunSpec(**j.spec) for j in jobs]
-    results = train_group(specs, [f / "metrics.jsonl" for f in folders], stacked=None if fuse else False)
-    for j, result in zip(jobs, results, strict=True):
-        row = result.to_row()
-        if row["run_id"] != j.run_id:  # one identity: the hash of the spec the job carries
-            raise RuntimeError(f"run {j.run_id}: trained a spec whose id is {row['run_id']}")
-        store.write_result(j.run_id, row)
-        store.event("finish", j.run_id, diverged=bool(result.diverged))
+    with store.claimed([j.run_id for j in jobs]):
+        todo = [j for j in jobs if store.status(j.run_id).state != "finished"]
+        for run_id in sorted({j.run_id for j in jobs} - {j.run_id for j in todo}):
+            store.event("skip", run_id, pid=os.getpid(), why="finished by another process")
+        if not todo:
+            return [j.run_id for j in jobs]
+        folders = [store.prepare(j.run_id, j.spec) for j in todo]
+        host = socket.gethostname()
+        for j in todo:
+            store.event("start", j.run_id, pid=os.getpid(), host=host, group=todo[0].run_id, runs=len(todo))
+        specs = [RunSpec(**j.spec) for j in todo]
+        results = train_group(specs, [f / "metrics.jsonl" for f in folders], stacked=None if fuse else False)
+        for j, result in zip(todo, results, strict=True):
+            row = result.to_row()
+            if row["run_id"] != j.run_id:  # one identity: the hash of the spec the job carries
+                raise RuntimeError(f"run {j.run_id}: trained a spec whose id is {row['run_id']}")
+            store.write_result(j.run_id, row)
+            store.event("finish", j.run_id, pid=os.getpid(), diverged=bool(result.diverged))
     return [j.run_id for j in jobs]
 
 
@@ -78,7 +99,38 @@ def _visible_gpus() -> list[str]:
         return []
 
 
-def _init_worker(queue, threads: int) -> None:
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when ``parent_pid``, its parent, ends, even by SIGKILL.
+
+    Linux: the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``).
+    Elsewhere, or where prctl fails: a daemon thread checks every 0.5 s whether the
+    process has been re-parented and exits it at once. Either way a worker never goes
+    on training into a sweep directory whose launcher is gone.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="scalelaw-parent-watch", daemon=True).start()
+
+
+def _init_worker(queue, threads: int, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     gpu = queue.get()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
@@ -117,7 +169,9 @@ def run_local(
     for i in range(n):
         queue.put(gpus[i] if gpus else None)
     threads = max(1, (os.cpu_count() or 1) // n)
-    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)) as pool:
+    with ProcessPoolExecutor(
+        n, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads, os.getpid())
+    ) as pool:
         pending = {pool.submit(execute_group, str(root), g, fuse): g for g in groups}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from scalelaw.record import canonical_json
 from scalelaw.shapes import ffn_width, non_embedding_params
 from scalelaw.sweepspec import VOCAB  # the byte tokenizer; sweep cost estimates assume it too
 
@@ -32,8 +33,9 @@ def _fields(spec: Any) -> dict[str, Any]:
 
 
 def group_key(spec: Any) -> tuple:
-    """What a run shares with the other runs of its group: its spec minus PER_RUN_FIELDS."""
-    return tuple(sorted((k, repr(v)) for k, v in _fields(spec).items() if k not in PER_RUN_FIELDS))
+    """What a run shares with the other runs of its group: its spec minus PER_RUN_FIELDS,
+    each value in its canonical spelling (``64`` and ``np.int64(64)`` are one shape)."""
+    return tuple(sorted((k, canonical_json(v)) for k, v in _fields(spec).items() if k not in PER_RUN_FIELDS))
 
 
 def micro_batch_seqs(batch_size: int, seq_len: int, micro_batch_size: int | None = None) -> int:
@@ -159,4 +161,6 @@ def balance_groups(groups: list[list[T]], spec_of: Callable[[T], Any], workers: 
 def differing_fields(a: Any, b: Any) -> Sequence[str]:
     """Fields outside PER_RUN_FIELDS whose values differ between two specs."""
     fa, fb = _fields(a), _fields(b)
-    return sorted(k for k in fa if k not in PER_RUN_FIELDS and repr(fa[k]) != repr(fb.get(k)))
+    return sorted(
+        k for k in fa if k not in PER_RUN_FIELDS and canonical_json(fa[k]) != canonical_json(fb.get(k))
+    )

@@ -22,7 +22,7 @@ from scalelaw.executors import Job, SlurmOptions, run_local, run_slurm
 from scalelaw.optima import cell_optima
 from scalelaw.runs import validate_runs
 from scalelaw.runspec import RunSpec
-from scalelaw.store import RunStore
+from scalelaw.store import RunStore, holds_sweep_lock
 from scalelaw.sweepspec import SweepSpec
 
 
@@ -150,6 +150,7 @@ def refinement(spec: SweepSpec, table: pd.DataFrame) -> list[dict[str, Any]]:
     return new
 
 
+@holds_sweep_lock  # one launcher per directory: a second is refused, naming the holder
 def run_sweep(
     spec: SweepSpec,
     root: str | Path,

@@ -4,10 +4,12 @@ and its identity, and the identity does not drift (resumed sweeps depend on it).
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pandas as pd
+import pytest
 
-from scalelaw.record import COLUMNS, REQUIRED_COLUMNS, RESULT_KEYS, RunRecord, run_id_of
+from scalelaw.record import COLUMNS, REQUIRED_COLUMNS, RESULT_KEYS, RunRecord, legacy_run_id_of, run_id_of
 from scalelaw.runs import validate_runs
 from scalelaw.runspec import RunSpec
 from scalelaw.store import RunStore
@@ -17,7 +19,9 @@ def test_the_run_id_is_the_hash_of_the_full_spec_and_has_not_changed():
     spec = RunSpec(width=64, depth=2, lr=1e-3, batch_size=128, tokens=8192)
     assert spec.run_id == run_id_of(dataclasses.asdict(spec))
     # Pinned: a different hash would make every resumed sweep retrain its finished runs.
-    assert spec.run_id == "2726191720f357cf"
+    assert spec.run_id == "b8e932d36de6d5f1"
+    # The id before 0.3 (a hash of repr()), by which RunStore recognises older run directories.
+    assert legacy_run_id_of(dataclasses.asdict(spec)) == "2726191720f357cf"
     assert RunSpec(**{**spec.__dict__, "lr": 2e-3}).run_id != spec.run_id
 
 
@@ -40,8 +44,11 @@ def test_a_result_missing_a_record_key_is_not_a_finished_run(tmp_path):
     store = RunStore(tmp_path)
     row = RunRecord("x", 1000, 8192, 1e-3, 128, 2.5).to_row()
     store.prepare("x", {"width": 8})
-    store.write_result("x", {k: v for k, v in row.items() if k != "diverged"})
-    assert store.status("x").state != "finished"
+    partial = {k: v for k, v in row.items() if k != "diverged"}
+    (store.run_dir("x") / "result.json").write_text(json.dumps(partial))  # as an older writer left it
+    assert store.status("x").state == "corrupt"
+    with pytest.raises(ValueError, match="refusing to write a result that has no 'diverged'"):
+        store.write_result("x", partial)  # nor does the store write one
     store.write_result("x", row)
     assert store.status("x").state == "finished"
 
