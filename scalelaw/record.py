@@ -26,9 +26,10 @@ def canonical(value: Any) -> Any:
     """``value`` as plain JSON data, the same however it was spelled.
 
     numpy scalars and arrays become Python numbers and lists, tuples become lists,
-    mapping keys become strings; a float is rounded to ``ID_DIGITS`` significant digits
-    and an integral float becomes an int, so ``1``, ``np.int64(1)``, ``1.0`` and
-    ``np.float64(1.0)`` are one value. NaN and infinities stay floats. Anything else
+    mapping keys become strings; an integral float becomes the int it equals, any other
+    float is rounded to ``ID_DIGITS`` significant digits (and becomes an int if that
+    makes it whole), so ``1``, ``np.int64(1)``, ``1.0`` and ``np.float64(1.0)`` are one
+    value. NaN and infinities stay floats. Anything else
     (an object whose only spelling is its ``repr``) is a TypeError: repr is what drifts
     between numpy versions.
     """
@@ -42,6 +43,8 @@ def canonical(value: Any) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             return float(value)
+        if value.is_integer():  # exactly, as the int it equals, however large
+            return int(value)
         rounded = float(f"{value:.{ID_DIGITS}g}")
         return int(rounded) if rounded.is_integer() else rounded
     if isinstance(value, Mapping):
