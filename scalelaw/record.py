@@ -74,7 +74,7 @@ def run_id_of(fields: Mapping[str, Any]) -> str:
 
 
 def legacy_run_id_of(fields: Mapping[str, Any]) -> str:
-    """The run id scalelaw gave before 0.3: a hash of the ``repr`` of the sorted fields.
+    """The run id of scalelaw 0.2.0 and earlier: a hash of the ``repr`` of the sorted fields.
 
     With numpy scalars as plain numbers (numpy 1 printed them so, and sweeps build
     plain Python values), and lists as tuples, as RunSpec held them. Only for

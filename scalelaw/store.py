@@ -177,7 +177,7 @@ class RunStore:
         )
 
     def _migrate_legacy_ids(self) -> None:
-        """Rename finished run directories named by the pre-0.3 run id to today's id."""
+        """Rename finished run directories named by the run id of scalelaw <= 0.2.0 to today's id."""
         runs = self.root / "runs"
         if not runs.is_dir():
             return
@@ -327,7 +327,7 @@ def _read_result(path: Path, run_ids: tuple[str, ...]) -> tuple[dict[str, Any] |
 
 
 def _ids_from_spec(path: Path) -> tuple[str, str] | None:
-    """(today's id, the pre-0.3 id) of the RunSpec in a run's spec.json; None if it holds none."""
+    """(today's id, the id of scalelaw <= 0.2.0) of the RunSpec in a spec.json; None if it holds none."""
     from scalelaw.runspec import RunSpec  # torch-free
 
     try:

@@ -20,7 +20,7 @@ def test_the_run_id_is_the_hash_of_the_full_spec_and_has_not_changed():
     assert spec.run_id == run_id_of(dataclasses.asdict(spec))
     # Pinned: a different hash would make every resumed sweep retrain its finished runs.
     assert spec.run_id == "b8e932d36de6d5f1"
-    # The id before 0.3 (a hash of repr()), by which RunStore recognises older run directories.
+    # The id of scalelaw <= 0.2.0 (a hash of repr()), by which RunStore recognises older run directories.
     assert legacy_run_id_of(dataclasses.asdict(spec)) == "2726191720f357cf"
     assert RunSpec(**{**spec.__dict__, "lr": 2e-3}).run_id != spec.run_id
 
