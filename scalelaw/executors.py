@@ -1,5 +1,5 @@
-"""Where runs execute: this process, a local pool (one worker per GPU or N CPU workers),
-or a SLURM job array through submitit. Every backend calls :func:`execute_group`, which
+"""What runs where the work runs, whatever the backend (scalelaw.backends: this process,
+a local pool, a SLURM job array or Ray tasks). Every backend calls :func:`execute_group`, which
 trains a group of runs (stacked into one model when they differ only in per-run
 scalars; see scalelaw.groups) and writes each run's result atomically when the group
 ends; the launcher only reads results back. A group killed mid-way leaves no result,
@@ -21,14 +21,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
-from scalelaw.exceptions import InputError
 from scalelaw.groups import balance_groups, default_memory_budget, plan_groups
 from scalelaw.store import RunStore
 
@@ -87,7 +83,7 @@ def make_groups(jobs: Iterable[Job], fuse: bool, workers: int = 1) -> list[list[
     return balance_groups(groups, lambda j: j.spec, workers)
 
 
-def _visible_gpus() -> list[str]:
+def visible_gpus() -> list[str]:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [g for g in env.split(",") if g.strip()]
@@ -138,92 +134,3 @@ def _init_worker(queue, threads: int, parent_pid: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-
-
-def run_local(
-    root: Path,
-    jobs: Iterable[Job],
-    workers: int | None = None,
-    on_done: Callable[[str, BaseException | None], None] = lambda r, e: None,
-    fuse: bool = True,
-) -> None:
-    """One worker per visible GPU, else ``workers`` CPU processes (default 1, in-process)."""
-    gpus = _visible_gpus()
-    n = len(gpus) if gpus else max(1, workers or 1)
-    groups = make_groups(jobs, fuse, n)
-    if n == 1 and not gpus:
-        import torch
-
-        torch.set_num_threads(os.cpu_count() or 1)  # one process: all cores
-        for group in groups:
-            try:
-                execute_group(str(root), group, fuse)
-                error = None
-            except Exception as err:  # a crashing group must not stop the sweep
-                error = err
-            for job in group:
-                on_done(job.run_id, error)
-        return
-    ctx = get_context("spawn")  # fresh processes: CUDA_VISIBLE_DEVICES is read at CUDA init
-    queue = ctx.Queue()
-    for i in range(n):
-        queue.put(gpus[i] if gpus else None)
-    threads = max(1, (os.cpu_count() or 1) // n)
-    with ProcessPoolExecutor(
-        n, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads, os.getpid())
-    ) as pool:
-        pending = {pool.submit(execute_group, str(root), g, fuse): g for g in groups}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                for job in pending.pop(future):
-                    on_done(job.run_id, future.exception())
-
-
-@dataclass(frozen=True)
-class SlurmOptions:
-    partition: str | None = None
-    time_min: int = 60
-    gpus_per_task: int = 1
-    cpus_per_task: int = 8
-    array_parallelism: int = 64
-    cluster: str | None = None  # None: SLURM when available; "local" / "debug" for tests
-
-
-def run_slurm(
-    root: Path,
-    jobs: Iterable[Job],
-    options: SlurmOptions,
-    on_done: Callable[[str, BaseException | None], None] = lambda r, e: None,
-    fuse: bool = True,
-) -> None:
-    """Submit the run groups as one submitit job array (a task per group) and wait for them."""
-    try:
-        import submitit
-    except ImportError:
-        raise InputError("the slurm backend needs submitit: pip install 'scalelaw[slurm]'") from None
-    groups = make_groups(jobs, fuse)
-    executor = submitit.AutoExecutor(folder=root / "submitit", cluster=options.cluster)
-    params: dict[str, Any] = {
-        "timeout_min": options.time_min,
-        "slurm_array_parallelism": options.array_parallelism,
-    }
-    if executor.cluster == "slurm":
-        params.update(
-            gpus_per_node=options.gpus_per_task,
-            cpus_per_task=options.cpus_per_task,
-            tasks_per_node=1,
-            nodes=1,
-        )
-        if options.partition:
-            params["slurm_partition"] = options.partition
-    executor.update_parameters(**params)
-    submitted = executor.map_array(execute_group, [str(root)] * len(groups), groups, [fuse] * len(groups))
-    for group, handle in zip(groups, submitted, strict=True):
-        try:
-            handle.result()
-            error = None
-        except Exception as err:
-            error = err
-        for job in group:
-            on_done(job.run_id, error)
