@@ -12,8 +12,9 @@ small μP proxy runs.
     v = scalelaw.verify(law, spec, width=128, depth=2, tokens=262_144, out="runs/v")  # trains
     runs = scalelaw.import_runs("wandb", "entity/project", seq_len=2048)  # or "mlflow", a URI
 
-Importing scalelaw, fitting and predicting never import torch or matplotlib; a part
-whose pip extra is missing says which one to install (:class:`MissingExtraError`). Every error
+Importing scalelaw, fitting and predicting never import torch or matplotlib; training
+(``verify``, sweeps, the demo) needs ``pip install 'scalelaw[train]'`` and says so when it
+is missing (:class:`MissingExtraError`). Every error
 scalelaw raises about its input or data is a :class:`ScalelawError` (see
 :mod:`scalelaw.exceptions`): ``InputError``, ``NotEnoughDataError`` or ``FitError``.
 """

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalelaw.exceptions import InputError, ScalelawError
-from scalelaw.extras import MissingExtraError
+from scalelaw.extras import MissingExtraError, require_extra
 from scalelaw.fit import METHODS, fit
 from scalelaw.lawcard import parse_recipe
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
@@ -188,6 +188,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    if not args.dry_run:  # planning and pricing a sweep need no torch
+        require_extra("train", "scalelaw sweep")
     from scalelaw.executors import SlurmOptions
     from scalelaw.shapes import non_embedding_params
     from scalelaw.sweep import run_sweep
@@ -324,6 +326,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_coordcheck(args: argparse.Namespace) -> int:
+    require_extra("train", "scalelaw coordcheck")
     from scalelaw.proxy.coordcheck import coord_check, coord_slopes  # imports torch
 
     try:
