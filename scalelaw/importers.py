@@ -520,16 +520,25 @@ def _is_wandb_error(err: Exception) -> bool:
 
 
 @contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
+def _env_defaults(values: Mapping[str, str]) -> Iterator[None]:
+    """Set the environment variables the user has not set, for the duration only."""
+    added = [name for name in values if name not in os.environ]
+    os.environ.update({name: values[name] for name in added})
     try:
         yield
     finally:
-        if old is None:
+        for name in added:
             os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
+
+
+# MLflow retries an unreachable server for about 4 minutes by default (7 retries, backoff
+# factor 2, measured against a closed port); an import fails in seconds instead. The
+# user's own settings of these variables win.
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
 
 
 DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -591,8 +600,8 @@ def read_mlflow(
         for module in ("sqlalchemy", "alembic"):
             import_extra(module, "mlflow", f"reading the MLflow database store {shown!r}")
     # MLflow 3 refuses to open a file store unless told to; reading one is what this is for.
-    allow = _env("MLFLOW_ALLOW_FILE_STORE", "true") if kind == "file" else contextlib.nullcontext()
-    with allow:
+    allow = {"MLFLOW_ALLOW_FILE_STORE": "true"} if kind == "file" else {}
+    with _env_defaults({**MLFLOW_HTTP_DEFAULTS, **allow}):
         try:
             client = MlflowClient(tracking_uri=shown)
             ids = _mlflow_experiments(client, ViewType, experiments, shown)

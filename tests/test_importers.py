@@ -675,3 +675,20 @@ def test_cli_import_mlflow(sqlite_store, tmp_path, capsys):
     argv_all = ["import", "mlflow", str(path), "--seq-len", "1024", "--state", "all", "-o", str(out)]
     assert main(argv_all) == 0
     assert sorted(scalelaw.read_runs(out)["run_name"]) == list("abcdf")
+
+
+def test_an_unreachable_mlflow_server_is_an_input_error_without_minutes_of_retries(monkeypatch):
+    """MLflow alone retries a refused connection for about 4 minutes; the import sets
+    shorter retries for its own read only, and leaves the user's own settings alone."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    with pytest.raises(InputError, match=rf"MLflow store 'http://127.0.0.1:{port}': .*failed"):
+        import_runs("mlflow", f"http://127.0.0.1:{port}", log=None)
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "5"
