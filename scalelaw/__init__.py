@@ -10,8 +10,11 @@ small μP proxy runs.
     p = scalelaw.predict(model_size=7e9, tokens=1.4e12, law=law, seq_len=4096)
     plan = scalelaw.plan(compute=1e23, law=law)        # compute-optimal N*, D*, then lr*, B*, loss
     v = scalelaw.verify(law, spec, width=128, depth=2, tokens=262_144, out="runs/v")  # trains
+    runs = scalelaw.import_runs("wandb", "entity/project", seq_len=2048)  # or "mlflow", a URI
 
-Importing scalelaw, fitting and predicting never import torch or matplotlib. Every error
+Importing scalelaw, fitting and predicting never import torch or matplotlib; training
+(``verify``, sweeps, the demo) needs ``pip install 'scalelaw[train]'`` and says so when it
+is missing (:class:`MissingExtraError`). Every error
 scalelaw raises about its input or data is a :class:`ScalelawError` (see
 :mod:`scalelaw.exceptions`): ``InputError``, ``NotEnoughDataError`` or ``FitError``.
 """
@@ -26,7 +29,9 @@ from scalelaw.exceptions import (
     ScalelawError,
     SpecError,
 )
+from scalelaw.extras import MissingExtraError
 from scalelaw.fit import fit, fit_or_two_stage
+from scalelaw.importers import import_runs
 from scalelaw.laws import HyperparameterLaw, LossLaw, PowerLaw, load_law
 from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import CellOptima, cell_optima, fit_optima
@@ -54,6 +59,7 @@ __all__ = [
     "InputError",
     "LawFileError",
     "LossLaw",
+    "MissingExtraError",
     "NotEnoughDataError",
     "Plan",
     "PowerLaw",
@@ -74,6 +80,7 @@ __all__ = [
     "fit_transfer",
     "get_law",
     "group_settings",
+    "import_runs",
     "import_steplaw",
     "load_law",
     "load_verification",

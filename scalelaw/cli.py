@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalelaw.exceptions import InputError, ScalelawError
+from scalelaw.extras import MissingExtraError, require_extra
 from scalelaw.fit import METHODS, fit
 from scalelaw.lawcard import parse_recipe
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
@@ -187,6 +188,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    if not args.dry_run:  # planning and pricing a sweep need no torch
+        require_extra("train", "scalelaw sweep")
     from scalelaw.executors import SlurmOptions
     from scalelaw.shapes import non_embedding_params
     from scalelaw.sweep import run_sweep
@@ -323,6 +326,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_coordcheck(args: argparse.Namespace) -> int:
+    require_extra("train", "scalelaw coordcheck")
     from scalelaw.proxy.coordcheck import coord_check, coord_slopes  # imports torch
 
     try:
@@ -337,6 +341,62 @@ def _cmd_coordcheck(args: argparse.Namespace) -> int:
     worst = slopes.loc[:, slopes.columns >= 1].abs().max().max()
     print(f"\nlargest |slope| after step 0: {worst:.3f} (μP target: <= 0.1)")
     return 0
+
+
+# --- scalelaw import wandb|mlflow: runs logged elsewhere as a runs table (scalelaw/importers.py)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from scalelaw.importers import import_runs
+
+    import_runs(
+        args.source,
+        args.location,
+        mapping=args.map or None,
+        seq_len=args.seq_len,
+        batch_unit=args.batch_unit,
+        states=None if "all" in (args.state or []) else (args.state or ("finished",)),
+        experiments=args.experiment,
+        filters=args.filter,
+        out=args.out,
+    )
+    return 0
+
+
+def _add_import_parser(sub) -> None:
+    i = sub.add_parser(
+        "import",
+        help="runs logged to W&B or MLflow -> a runs table (guesses the columns, prints every guess)",
+    )
+    i.add_argument("source", choices=["wandb", "mlflow"])
+    i.add_argument(
+        "location",
+        nargs="?",
+        help="wandb: ENTITY/PROJECT or the CSV exported from the W&B runs table; "
+        "mlflow: a tracking URI (sqlite:///mlflow.db, http://host:5000) or an mlflow.db / mlruns path "
+        "(default: $MLFLOW_TRACKING_URI)",
+    )
+    i.add_argument("-o", "--out", required=True, help="the runs table to write (.parquet or .csv)")
+    i.add_argument(
+        "--map",
+        action="append",
+        metavar="COLUMN=NAME",
+        help="take a runs-table column from your name for it, e.g. lr=optimizer.lr (repeatable)",
+    )
+    i.add_argument("--seq-len", type=int, help="tokens per sequence, when the batch size counts sequences")
+    i.add_argument(
+        "--batch-unit",
+        choices=["tokens", "sequences"],
+        help="what the batch column counts (default: its name)",
+    )
+    i.add_argument(
+        "--state",
+        action="append",
+        help="run states to keep (repeatable; default finished; 'all' keeps every run)",
+    )
+    i.add_argument("--experiment", action="append", help="mlflow: experiment name (repeatable; default all)")
+    i.add_argument("--filter", help="mlflow: a run filter, e.g. \"params.optimizer = 'adamw'\"")
+    i.set_defaults(run=_cmd_import)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -496,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lr", type=float, default=3e-3)
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(run=_cmd_coordcheck)
+    _add_import_parser(sub)
     return parser
 
 
@@ -503,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except ScalelawError as err:  # the user's input or data; anything else is a bug: let it surface
+    except (ScalelawError, MissingExtraError) as err:  # input, data, an extra; else a bug: let it surface
         print(f"scalelaw {args.command}: error: {err}", file=sys.stderr)
         return 2
 

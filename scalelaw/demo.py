@@ -142,10 +142,12 @@ def run_demo(
     train faster as one single-threaded process per core than as one multi-threaded
     process). On a GPU machine sweeps run one worker per GPU whatever this says.
     """
+    from scalelaw.extras import require_extra
     from scalelaw.report import comparison_html, report_inputs, verification_html, write_report
     from scalelaw.sweep import run_sweep
     from scalelaw.verify import verify
 
+    require_extra("train", "the demo (it trains a proxy sweep)")
     t0 = time.perf_counter()
     workers = workers or min(8, os.cpu_count() or 1)
     spec, size_ = demo_spec(size), SIZES[size]

@@ -471,8 +471,10 @@ def verify(
         The grid, the best setting, regret of the predicted setting (percent), whether
         the best lies inside the intervals, predicted against measured loss.
     """
+    from scalelaw.extras import require_extra
     from scalelaw.sweep import run_sweep  # planning is torch-free; training imports torch
 
+    require_extra("train", "scalelaw.verify (it trains proxies)")
     for name, value in (("width", width), ("depth", depth), ("tokens", tokens), ("seeds", seeds)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise InputError(f"verify: {name} must be a positive integer, got {value!r}")
