@@ -248,6 +248,11 @@ _KNOWN = {
 }
 
 
+def valid_name(name: object) -> bool:
+    """Whether ``name`` can name a sweep: one safe path component (see NAME_RULE)."""
+    return isinstance(name, str) and _NAME.match(name) is not None
+
+
 def _show(value: object) -> str:
     """``show(value)``, cut to a readable length (a value may be a huge list or number)."""
     try:
@@ -399,7 +404,7 @@ def _name(top: _Table, source: str) -> str:
             )
         return name
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(source)).stem).strip(".-_")[:100]
-    return stem if _NAME.match(stem) else "sweep"
+    return stem if valid_name(stem) else "sweep"
 
 
 def _ladder(m: _Table) -> ModelLadder:
