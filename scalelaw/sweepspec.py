@@ -594,20 +594,19 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     lim = top.sub("limits")
     max_runs = lim.int("max_runs", 1000, 1, MAX_SWEEP_RUNS, "runs one spec may plan")
 
-    axes = {
-        "shapes": len(ladder.shapes),
-        "seeds": len(recipe.seeds),
-        "token budgets": len(budgets) + len(ratios),
-        "lrs": n_lrs,
-        "batch sizes": len(batches),
-        "weight decays": max(1, len(decays)),
+    axes = {  # the run count is their product, known before any grid is built
+        "shapes (model.widths x depths or shapes)": len(ladder.shapes),
+        "seeds (recipe.seeds)": len(recipe.seeds),
+        "token budgets (tokens.budgets, per_param)": len(budgets) + len(ratios),
+        f"lrs (lr.{'values' if 'values' in lr else 'count'})": n_lrs,
+        "batch sizes (batch.sizes)": len(batches),
+        "weight decays (weight_decay.values)": max(1, len(decays)),
     }
     n_runs = math.prod(axes.values())
     if n_runs > MAX_SWEEP_RUNS:
         raise SpecError(
-            f"{source}: {n_runs:,} runs ({' x '.join(f'{n} {k}' for k, n in axes.items())}) is more than "
-            f"one spec may plan ({MAX_SWEEP_RUNS:,}): shrink an axis (lr.count, batch.sizes, ...) "
-            "or split the sweep"
+            f"{source}: {n_runs:,} runs = {' x '.join(f'{n} {k}' for k, n in axes.items())}: more than "
+            f"one spec may plan ({MAX_SWEEP_RUNS:,}); shrink an axis or split the sweep"
         )
     spec = SweepSpec(
         name, ladder, lr_grid(), step, batches, budgets, ratios, recipe, max_runs, source, decays
