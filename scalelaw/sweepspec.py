@@ -227,7 +227,7 @@ NAME_RULE = (
     "at most 100 characters"
 )
 MAX_SWEEP_RUNS = 100_000  # runs one spec may plan, whatever limits.max_runs or --yes say
-_KNOWN = {
+SPEC_FIELDS = {  # every field of every table ("": the top level); anything else is refused
     "": ("name", "model", "lr", "batch", "tokens", "recipe", "weight_decay", "limits"),
     "model": ("parametrization", "shapes", "widths", "depths", "base_width", "base_depth", "head_dim"),
     "lr": ("values", "center", "step", "count"),
@@ -283,7 +283,7 @@ class _Table:
 
     def __init__(self, table: Mapping, where: str, source: str):
         self.table, self.where, self.source = table, where, source
-        known = _KNOWN[where.rstrip(".")]
+        known = SPEC_FIELDS[where.rstrip(".")]
         for key in table:
             if not isinstance(key, str) or key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
@@ -527,11 +527,11 @@ def _lr_axis(lr: _Table) -> tuple[int, Callable[[], tuple[float, ...]], float]:
     count = lr.int("count", 5, 1, MAX_SWEEP_RUNS, "runs one spec may plan")
     half = (count - 1) / 2 * math.log(step)
     if math.log(center) - half < math.log(lo) or math.log(center) + half > math.log(hi):
-        raise lr.fail(
-            "count",
-            f"the grid center {center:g} x step {step:g}^(±{(count - 1) / 2:g}) spans "
-            f"[{math.exp(math.log(center) - half):.3g}, {math.exp(min(math.log(center) + half, 700)):.3g}], "
-            f"outside the lr range [{lo:g}, {hi:g}]: lower lr.count or lr.step, got count = {count}",
+        raise SpecError(
+            f"{lr.source}: fields lr.center = {center:g}, lr.step = {step:g}, lr.count = {count}: the grid "
+            f"spans [{math.exp(math.log(center) - half):.3g}, "
+            f"{math.exp(min(math.log(center) + half, 700)):.3g}], "
+            f"outside the lr range [{lo:g}, {hi:g}]; lower lr.count or lr.step, or move lr.center"
         )
     return count, lambda: tuple(center * step ** (i - (count - 1) / 2) for i in range(count)), step
 

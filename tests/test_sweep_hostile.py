@@ -52,7 +52,11 @@ UNRUNNABLE = [
     ("center = 8e-3", "center = 0.0", r"field lr\.center: .*got 0\.0"),
     ("center = 8e-3", "center = true", r"field lr\.center: must be float, got True"),
     ("center = 8e-3", "center = 1979-05-27", r"field lr\.center: must be float, got datetime\.date"),
-    ("center = 8e-3", "center = 90.0", r"field lr\.count: the grid .* outside the lr range"),
+    (
+        "center = 8e-3",
+        "center = 90.0",
+        r"fields lr\.center = 90, lr\.step = 2, lr\.count = 2: the grid spans \[63\.6, 127\], outside",
+    ),
     ("step = 2.0", "step = 1.0", r"field lr\.step: must be > 1, got 1\.0"),
     ("step = 2.0", "step = nan", r"field lr\.step: .*got nan"),
     ("count = 2", "count = 0", r"field lr\.count: must be positive, got 0"),
