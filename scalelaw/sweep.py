@@ -95,6 +95,12 @@ class SweepReport:
         if self.diverged_cells().empty or self.table is None:
             return ""
         low, high, center = self._diverged_lrs()
+        if center / self.lr_step ** ((self.lr_count - 1) / 2) < LR_RANGE[0]:
+            return (
+                f"every lr from {low:.3g} to {high:.3g} diverged there, down to the floor of the lr "
+                f"range ({LR_RANGE[0]:g}): not the lr's doing; lengthen recipe.warmup, keep "
+                "recipe.grad_clip > 0, or check the data"
+            )
         return (
             f"every lr from {low:.3g} to {high:.3g} diverged there: the optimum lies below the grid. "
             f"Lower it, e.g. lr.center = {center:.3g} (same step and count: its top is one step "
@@ -139,10 +145,16 @@ class SweepReport:
         runs are recorded, but there is nothing to fit; the message says what to change."""
         if self.all_diverged:
             low, _, center = self._diverged_lrs()
+            floor = center / self.lr_step ** ((self.lr_count - 1) / 2) < LR_RANGE[0]
+            fix = (
+                "the lr grid already reaches the floor of the lr range: lengthen recipe.warmup or keep "
+                "recipe.grad_clip > 0"
+                if floor
+                else f"lower the lr grid below {low:.3g}, e.g. lr.center = {center:.3g}"
+            )
             raise NotEnoughDataError(
                 f"every one of the {len(self.table)} runs in {self.root} diverged ({len(self.optima)} "
-                f"cells): nothing to fit; lower the lr grid below {low:.3g}, e.g. lr.center = "
-                f"{center:.3g} (see the summary above)"
+                f"cells): nothing to fit; {fix} (see the summary above)"
             )
 
 

@@ -29,6 +29,12 @@ values = [0.0, 0.05, 0.1]     # non-negative; every other run is repeated at eac
 [limits]
 max_runs = 1000               # refuse bigger sweeps unless --yes
 ```
+
+Every field is checked where it enters (:func:`spec_from_dict`), against what a run can
+train (the ranges in ``scalelaw.runspec``): a spec either parses into runs that all
+train or raises :class:`SpecError` naming the field and the value. ``name`` is one
+path component (``runs/<name>``); the run count, the product of the axis sizes, is
+checked before any grid is built and may not pass :data:`MAX_SWEEP_RUNS`.
 """
 
 from __future__ import annotations

@@ -400,6 +400,14 @@ def test_a_cell_that_diverged_among_others_is_named_and_the_sweep_stands():
     report.check()  # a result: no error
 
 
+def test_divergence_at_the_floor_of_the_lr_range_is_not_blamed_on_the_lr():
+    table = diverged_table([(13312, True)])
+    report = report_of(table.assign(lr=table["lr"] / 4e-3 * LR_RANGE[0]))
+    assert "down to the floor of the lr range (1e-08): not the lr's doing" in report.summary()
+    with pytest.raises(NotEnoughDataError, match="already reaches the floor of the lr range"):
+        report.check()
+
+
 def test_refinement_steps_an_all_diverged_cell_below_its_grid():
     spec = parse_spec(SMALL_SPEC)
     table = diverged_table([(13312, True)])
@@ -410,6 +418,15 @@ def test_refinement_steps_an_all_diverged_cell_below_its_grid():
     ]
     low = table.assign(lr=table["lr"] / 4e-3 * LR_RANGE[0])  # its lowest lr is already the floor
     assert refinement(spec, low) == []
+
+
+def test_refining_an_all_diverged_sweep_steps_its_lr_grid_down(tmp_path):
+    text = edit("center = 8e-3", "center = 5.0").replace("widths = [32, 64]", "widths = [32]")
+    text = text.replace("sizes = [512, 1024]", "sizes = [512]")
+    report = run_sweep(parse_spec(text), tmp_path / "out", refine_rounds=1, log=lambda s: None)
+    lrs = sorted(report.table["lr"])
+    assert report.refine_added == 1 and lrs[0] == pytest.approx(5.0 / 2**0.5 / 2)  # one step below 3.54
+    assert report.planned == 3 and not report.failed
 
 
 def test_a_sweep_that_diverges_everywhere_exits_2_after_its_summary(tmp_path, capsys):
