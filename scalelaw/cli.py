@@ -193,8 +193,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from scalelaw.sweepspec import cost, load_spec
 
     spec = load_spec(args.spec)
-    # the run limit (counted, not built) and the output directory, before any grid or run
-    root = plan_sweep(spec, args.out, max_runs=args.max_runs, yes=args.yes)
+    # the run limit (counted, not built), the options and the output directory, before any grid or run
+    root = plan_sweep(
+        spec,
+        args.out,
+        args.max_runs,
+        args.yes,
+        backend=args.backend,
+        workers=args.workers,
+        refine_rounds=args.refine,
+    )
     runs = spec.run_kwargs()
     price = cost(runs, args.device, args.mfu)
     print(f"sweep {spec.name!r} ({args.spec}) -> {root}")

@@ -322,14 +322,20 @@ def plan_sweep(
     max_runs: int | None = None,
     yes: bool = False,
     runs_dir: str | os.PathLike = RUNS_DIR,
+    backend: str = "local",
+    workers: int | None = None,
+    refine_rounds: int = 0,
+    slurm: SlurmOptions | None = None,
 ) -> Path:
     """Check a sweep before anything is built or trained; returns its output directory.
 
     The run count (``spec.n_runs``, the product of the axis sizes) must stay within the
     limit (``max_runs`` or the spec's ``limits.max_runs``) unless ``yes``; the output
     directory (:func:`output_dir`) must be writable (:func:`check_writable`, which
-    creates nothing here). Raises :class:`InputError` naming the limit or the path.
+    creates nothing here); the options :func:`run_sweep` will get must be usable. Raises
+    :class:`InputError` naming the limit, the option or the path.
     """
+    _check_options(backend, workers, refine_rounds, slurm)
     limit = _limit(spec, max_runs)
     if spec.n_runs > limit and not yes:
         raise InputError(
@@ -340,13 +346,26 @@ def plan_sweep(
     return check_writable(output_dir(spec, out, runs_dir), create=False)
 
 
-def _check_options(backend: str, workers: int | None, refine_rounds: int) -> None:
+def _check_options(
+    backend: str, workers: int | None, refine_rounds: int, slurm: SlurmOptions | None = None
+) -> None:
     if backend not in ("local", "slurm"):
         raise InputError(f"backend must be 'local' or 'slurm', got {backend!r}")
     if workers is not None and (not is_int(workers) or workers < 1):
         raise InputError(f"--workers {workers!r}: must be a positive integer (worker processes)")
     if not is_int(refine_rounds) or refine_rounds < 0:
         raise InputError(f"--refine {refine_rounds!r}: must be an integer >= 0 (refinement rounds)")
+    if backend == "slurm" and slurm is not None:
+        for name, low in (
+            ("time_min", 1),
+            ("gpus_per_task", 0),
+            ("cpus_per_task", 1),
+            ("array_parallelism", 1),
+        ):
+            value = getattr(slurm, name)
+            if not is_int(value) or value < low:
+                flag = "--" + name.replace("_", "-")
+                raise InputError(f"{flag} {value!r}: must be an integer >= {low}")
 
 
 def run_sweep(
@@ -368,7 +387,7 @@ def run_sweep(
     Every option, every run's spec and the output directory are checked before the first
     run starts (:class:`InputError`); runs that diverge are results (see :class:`SweepReport`).
     """
-    _check_options(backend, workers, refine_rounds)
+    _check_options(backend, workers, refine_rounds, slurm)
     limit = _limit(spec, max_runs)
     if spec.n_runs > MAX_SWEEP_RUNS:
         raise InputError(f"{spec.n_runs:,} runs: more than one sweep may plan ({MAX_SWEEP_RUNS:,})")

@@ -20,6 +20,7 @@ from conftest import SMALL_SPEC
 
 from scalelaw.cli import main
 from scalelaw.exceptions import InputError, NotEnoughDataError, SpecError
+from scalelaw.executors import SlurmOptions
 from scalelaw.runspec import LR_RANGE, RunSpec
 from scalelaw.sweep import SweepReport, output_dir, plan_sweep, refinement, run_sweep
 from scalelaw.sweepspec import parse_spec, spec_from_dict
@@ -282,12 +283,20 @@ def test_a_read_only_out_is_refused(tmp_path):
         ({"refine_rounds": -1}, r"--refine -1: must be an integer >= 0"),
         ({"max_runs": 0}, r"--max-runs 0: must be a positive integer"),
         ({"backend": "cloud"}, r"backend must be 'local' or 'slurm'"),
+        ({"backend": "slurm", "slurm": SlurmOptions(time_min=0)}, r"--time-min 0: must be an integer >= 1"),
+        ({"backend": "slurm", "slurm": SlurmOptions(array_parallelism=-1)}, r"--array-parallelism -1"),
     ],
 )
 def test_run_sweep_checks_its_options_before_touching_the_disk(tmp_path, option, message):
     with pytest.raises(InputError, match=message):
         run_sweep(parse_spec(SMALL_SPEC), tmp_path / "out", log=lambda s: None, **option)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--workers", "0"), ("--refine", "-1")])
+def test_dry_run_checks_the_options_a_run_would_get(tmp_path, capsys, flag, value):
+    assert main(["sweep", str(spec_file(tmp_path)), "--dry-run", flag, value]) == 2
+    assert f"{flag} {value}: must be" in capsys.readouterr().err
 
 
 def test_run_sweep_refuses_a_spec_whose_runs_cannot_train(tmp_path):
