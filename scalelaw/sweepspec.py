@@ -442,6 +442,12 @@ def _ladder(m: _Table) -> ModelLadder:
             raise m.fail("widths", "is required (or give shapes)")
         widths = m.ints("widths", 1, MAX_WIDTH, LIMIT_WHY["width"])
         depths = m.ints("depths", 1, MAX_DEPTH, LIMIT_WHY["depth"]) or (2,)
+        if len(widths) * len(depths) > MAX_SWEEP_RUNS:  # counted before the product is built
+            raise m.fail(
+                "widths",
+                f"{len(widths)} widths x {len(depths)} depths is more shapes than one spec may plan "
+                f"runs ({MAX_SWEEP_RUNS:,})",
+            )
         shapes = tuple(itertools.product(widths, depths))
         where = ["widths"] * len(shapes)
     for key, (w, d) in zip(where, shapes, strict=True):

@@ -216,6 +216,13 @@ def test_a_huge_lr_count_fails_without_building_the_grid():
     assert peak < 2_000_000
 
 
+def test_a_huge_width_by_depth_ladder_is_counted_before_it_is_built():
+    data = tomllib.loads(SMALL_SPEC)
+    data["model"].update(widths=list(range(16, 16385, 16)), depths=list(range(1, 1025)), head_dim=16)
+    with pytest.raises(SpecError, match=r"field model\.widths: 1024 widths x 1024 depths is more shapes"):
+        spec_from_dict(data, "spec.toml")
+
+
 def test_the_run_count_is_the_product_of_the_axes():
     spec = parse_spec(
         edit("[recipe]", "[recipe]\nseeds = [0, 1]").replace(
