@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from scalelaw.record import run_id_of
 from scalelaw.shapes import non_embedding_params
 
 SCHEDULES = ("wsd", "cosine", "linear")
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")  # what the trainer's torch.device() accepts
 
 
 WARMUP_FRACTION = 0.05  # default warmup, as a fraction of the run's tokens
@@ -165,8 +167,8 @@ class RunSpec:
             fail("betas", "must be two numbers in [0, 1)")
         if not isinstance(self.dataset, str) or not self.dataset:
             fail("dataset", f"must be {CORPUS!r} or a dataset directory")
-        if not isinstance(self.device, str) or not self.device:
-            fail("device", "must be 'auto' or a torch device name such as 'cpu' or 'cuda:0'")
+        if not isinstance(self.device, str) or not DEVICE.fullmatch(self.device):
+            fail("device", "must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
         if not isinstance(self.compile, bool):
             fail("compile", "must be true or false")
         decay = (

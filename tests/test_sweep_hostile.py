@@ -343,6 +343,8 @@ BASE_RUN = {
         ({"lr": 2.0, "weight_decay": 0.6}, r"RunSpec\.weight_decay = 0\.6: with lr 2: .*= 1\.2 per step"),
         ({"betas": (0.9, 1.0)}, r"RunSpec\.betas = \(0\.9, 1\.0\): must be two numbers in \[0, 1\)"),
         ({"tokens": 10**14}, r"RunSpec\.tokens = 100000000000000: must be at most"),
+        ({"device": "gpu0"}, r"RunSpec\.device = 'gpu0': must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'"),
+        ({"compile": "yes"}, r"RunSpec\.compile = 'yes': must be true or false"),
     ],
 )
 def test_a_run_that_cannot_train_is_refused_by_runspec(change, message):
