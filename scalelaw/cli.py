@@ -19,6 +19,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -190,15 +191,22 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     if not args.dry_run:  # planning and pricing a sweep need no torch
         require_extra("train", "scalelaw sweep")
-    from scalelaw.executors import SlurmOptions
     from scalelaw.shapes import non_embedding_params
-    from scalelaw.sweep import run_sweep
+    from scalelaw.sweep import plan_sweep, run_sweep
     from scalelaw.sweepspec import cost, load_spec
 
     spec = load_spec(args.spec)
+    # the run limit (counted, not built), the options and the output directory, before any grid or run
+    root = plan_sweep(
+        spec,
+        args.out,
+        args.max_runs,
+        args.yes,
+        refine_rounds=args.refine,
+        **_backend_kwargs(args),
+    )
     runs = spec.run_kwargs()
     price = cost(runs, args.device, args.mfu)
-    root = Path(args.out or Path("runs") / spec.name)
     print(f"sweep {spec.name!r} ({args.spec}) -> {root}")
     print(
         f"  {len(runs)} runs: {len(spec.model.shapes)} shapes x {len(spec.lrs)} lr x "
@@ -223,31 +231,68 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 + (f" {r['weight_decay']:7.3g}" if wd else "")
             )
         return 0
-    limit = args.max_runs or spec.max_runs
-    if len(runs) > limit and not args.yes:
-        raise UsageError(
-            f"{len(runs)} runs exceed the limit of {limit} (limits.max_runs or "
-            "--max-runs); check the plan with --dry-run, then pass --yes to run it"
-        )
-    slurm = SlurmOptions(
-        partition=args.partition,
-        time_min=args.time_min,
-        gpus_per_task=args.gpus_per_task,
-        array_parallelism=args.array_parallelism,
-        cluster=args.cluster,
-    )
     report = run_sweep(
         spec,
         root,
-        backend=args.backend,
-        workers=args.workers,
-        slurm=slurm,
+        **_backend_kwargs(args),
         refine_rounds=args.refine,
         fuse=not args.no_fuse,
         max_runs=args.max_runs,
     )
     print(report.summary())
+    report.check()  # every run diverged: exit 2 with what to change
     return 1 if report.failed else 0
+
+
+def _add_backend_options(p: argparse.ArgumentParser) -> None:
+    """Where runs train: the backend and its options (scalelaw.backends)."""
+    p.add_argument("--backend", choices=["local", "slurm", "ray"], default="local")
+    p.add_argument("--workers", type=int, help="local: CPU worker processes (GPUs: one per GPU)")
+    p.add_argument("--partition", help="slurm: partition (default: the cluster's default)")
+    p.add_argument("--time-min", type=int, default=60, help="slurm: time limit per task, minutes")
+    p.add_argument(
+        "--cpus-per-task",
+        type=int,
+        help="slurm, ray: CPUs per task (default: up to 8 that the nodes have; ray: 1)",
+    )
+    p.add_argument(
+        "--gpus-per-task",
+        type=int,
+        help="slurm, ray: GPUs per task (default: 1 where the nodes have GPUs, else 0)",
+    )
+    p.add_argument(
+        "--array-parallelism", type=int, default=64, help="slurm: tasks of the array running at once"
+    )
+    p.add_argument(
+        "--cluster", choices=["slurm", "local", "debug"], help="slurm: submitit cluster (tests: debug)"
+    )
+    p.add_argument(
+        "--address", help="ray: 'auto' (the running cluster) or ray://HOST:PORT (default: a local one)"
+    )
+
+
+def _backend_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``backend``, ``workers``, ``slurm`` and ``ray`` for run_sweep / verify from the options."""
+    from scalelaw.backends.ray import RayOptions
+    from scalelaw.backends.slurm import SlurmOptions
+
+    kwargs: dict[str, Any] = {"backend": args.backend, "workers": args.workers}
+    if args.backend == "slurm":
+        kwargs["slurm"] = SlurmOptions(
+            partition=args.partition,
+            time_min=args.time_min,
+            cpus_per_task=args.cpus_per_task,
+            gpus_per_task=args.gpus_per_task,
+            array_parallelism=args.array_parallelism,
+            cluster=args.cluster,
+        )
+    elif args.backend == "ray":
+        kwargs["ray"] = RayOptions(
+            address=args.address,
+            cpus_per_task=1 if args.cpus_per_task is None else args.cpus_per_task,
+            gpus_per_task=args.gpus_per_task,
+        )
+    return kwargs
 
 
 def _parse_target(text: str) -> tuple[float, float]:
@@ -295,7 +340,6 @@ def _factors(text: str, option: str) -> tuple[float, ...]:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from scalelaw.executors import SlurmOptions
     from scalelaw.sweepspec import load_spec
     from scalelaw.verify import verify
 
@@ -314,9 +358,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         lr_factors=_factors(args.lr_factors, "--lr-factors"),
         batch_factors=_factors(args.batch_factors, "--batch-factors"),
         alpha=_alpha(args),
-        backend=args.backend,
-        workers=args.workers,
-        slurm=SlurmOptions(partition=args.partition, time_min=args.time_min, cluster=args.cluster),
+        **_backend_kwargs(args),
         fuse=not args.no_fuse,
         seeds=args.seeds,
     )
@@ -476,7 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="print the runs and their cost, run nothing")
     s.add_argument("--out", help="results directory (default runs/<name>)")
     s.add_argument("--yes", action="store_true", help="run even above the run limit")
-    s.add_argument("--max-runs", type=int, help="refuse sweeps with more runs (default: the spec's)")
+    s.add_argument(
+        "--max-runs", type=int, help="refuse sweeps with more runs, a positive integer (default: the spec's)"
+    )
     s.add_argument(
         "--refine",
         type=int,
@@ -484,8 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROUNDS",
         help="extend unbracketed grids for up to ROUNDS rounds",
     )
-    s.add_argument("--backend", choices=["local", "slurm"], default="local")
-    s.add_argument("--workers", type=int, help="local CPU worker processes (GPUs: one per GPU)")
+    _add_backend_options(s)
     s.add_argument(
         "--no-fuse",
         action="store_true",
@@ -493,11 +536,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--device", default="H100", help="device for the cost estimate")
     s.add_argument("--mfu", type=float, default=0.4, help="MFU for the cost estimate")
-    s.add_argument("--partition", help="SLURM partition")
-    s.add_argument("--time-min", type=int, default=60, help="SLURM time limit per run, minutes")
-    s.add_argument("--gpus-per-task", type=int, default=1)
-    s.add_argument("--array-parallelism", type=int, default=64)
-    s.add_argument("--cluster", choices=["slurm", "local", "debug"], help="submitit cluster (tests: debug)")
     s.set_defaults(run=_cmd_sweep)
 
     r = sub.add_parser("report", help="HTML report of a runs table and its fitted laws")
@@ -540,12 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--seeds", type=int, default=1, help="runs per setting, scored on their mean loss (default 1)"
     )
-    v.add_argument("--backend", choices=["local", "slurm"], default="local")
-    v.add_argument("--workers", type=int, help="local CPU worker processes (GPUs: one per GPU)")
+    _add_backend_options(v)
     v.add_argument("--no-fuse", action="store_true", help="train every run on its own")
-    v.add_argument("--partition", help="SLURM partition")
-    v.add_argument("--time-min", type=int, default=60, help="SLURM time limit per task, minutes")
-    v.add_argument("--cluster", choices=["slurm", "local", "debug"], help="submitit cluster (tests: debug)")
     v.set_defaults(run=_cmd_verify)
 
     c = sub.add_parser("coordcheck", help="coordinate check of a parametrization across widths")

@@ -436,6 +436,7 @@ def verify(
     slurm=None,
     fuse: bool = True,
     seeds: int = 1,
+    ray=None,
     cells: tuple[int, int] | None = None,
     log: Callable[[str], None] = print,
 ) -> Verification:
@@ -462,7 +463,7 @@ def verify(
     seeds : int
         Runs per setting (seeds s0, s0+1, ... from the spec's first seed), scored on
         their mean loss; fused, a setting's seeds train as one stacked model.
-    backend, workers, slurm, fuse
+    backend, workers, slurm, ray, fuse
         Where and how the sweep trains, as for :func:`scalelaw.sweep.run_sweep`.
 
     Returns
@@ -504,7 +505,7 @@ def verify(
         f"B {prediction.batch_size:.3g}"
     )
     t0 = time.perf_counter()
-    report = run_sweep(vspec, out, backend=backend, workers=workers, slurm=slurm, fuse=fuse, log=log)
+    report = run_sweep(vspec, out, backend=backend, workers=workers, slurm=slurm, ray=ray, fuse=fuse, log=log)
     wall = time.perf_counter() - t0 if report.ran else 0.0
     if report.table is None or report.table.empty:
         raise NotEnoughDataError(

@@ -54,7 +54,9 @@ def _node_line(cpus: int | None) -> str:
 def _binary(name: str) -> str:
     path = shutil.which(name) or _sbin(name)
     if path is None:
-        raise FileNotFoundError(f"{name} is not installed (apt-get install slurmctld slurmd slurm-client munge)")
+        raise FileNotFoundError(
+            f"{name} is not installed (apt-get install slurmctld slurmd slurm-client munge)"
+        )
     return path
 
 

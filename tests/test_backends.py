@@ -65,8 +65,14 @@ def test_defaults_fit_a_small_cpu_node():
         (SlurmOptions(cpus_per_task=8), r"--cpus-per-task 8: partition 'debug' has at most 2 CPUs per node"),
         (SlurmOptions(gpus_per_task=1), r"--gpus-per-task 1: partition 'debug' has no GPUs"),
         (SlurmOptions(partition="gpu", gpus_per_task=16), r"at most 8 GPUs per node"),
-        (SlurmOptions(partition="gpu", time_min=5000), r"--time-min 5000: partition 'gpu' allows at most 2880"),
-        (SlurmOptions(partition="cpu"), r"--partition 'cpu': no such partition; choose one of \['debug', 'gpu'\]"),
+        (
+            SlurmOptions(partition="gpu", time_min=5000),
+            r"--time-min 5000: partition 'gpu' allows at most 2880",
+        ),
+        (
+            SlurmOptions(partition="cpu"),
+            r"--partition 'cpu': no such partition; choose one of \['debug', 'gpu'\]",
+        ),
     ],
 )
 def test_requests_a_node_cannot_serve_are_refused_naming_the_option(options, message):
@@ -76,5 +82,7 @@ def test_requests_a_node_cannot_serve_are_refused_naming_the_option(options, mes
 
 def test_no_default_partition_asks_for_one():
     nodes = parse_sinfo("a|4|(null)|infinite|up|a\n")
-    with pytest.raises(InputError, match=r"--partition: the cluster has no default partition; choose one of \['a'\]"):
+    with pytest.raises(
+        InputError, match=r"--partition: the cluster has no default partition; choose one of \['a'\]"
+    ):
         resolve_request(SlurmOptions(), nodes)

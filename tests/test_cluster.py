@@ -66,6 +66,11 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
+def slurm_sweep(spec: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = launcher(spec, out, "--backend", "slurm", *extra)
+    return subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
+
+
 def losses(out: Path) -> pd.Series:
     table = pd.read_parquet(out / "runs.parquet")
     return table.set_index("run_id")["loss"].sort_index()
@@ -96,13 +101,7 @@ def test_slurm_sweep_with_default_options_equals_the_local_backend(slurm, tmp_pa
     """Defaults fit the 2-CPU, GPU-less node (no 8 CPUs, no GPU asked), and the runs
     trained as SLURM tasks give the local backend's losses."""
     out = tmp_path / "sweep"
-    done = subprocess.run(
-        launcher(spec_file(tmp_path), out, "--backend", "slurm"),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = slurm_sweep(spec_file(tmp_path), out)
     assert done.returncode == 0, done.stderr[-3000:]
     got = losses(out)
     assert list(got.index) == list(local_losses.index)
@@ -111,13 +110,7 @@ def test_slurm_sweep_with_default_options_equals_the_local_backend(slurm, tmp_pa
 
 def test_a_request_the_node_cannot_serve_is_refused_before_submitting(slurm, tmp_path):
     out = tmp_path / "sweep"
-    done = subprocess.run(
-        launcher(spec_file(tmp_path), out, "--backend", "slurm", "--gpus-per-task", "1"),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = slurm_sweep(spec_file(tmp_path), out, "--gpus-per-task", "1")
     assert done.returncode == 2
     assert "--gpus-per-task 1: partition 'debug' has no GPUs" in done.stderr
     assert "Traceback" not in done.stderr
@@ -154,7 +147,9 @@ def test_a_cancelled_task_is_reported_and_redone_on_resume(slurm, tmp_path, loca
     assert lost, "the cancelled task's runs have no result"
     before = finished(out)
 
-    resumed = subprocess.run(launcher(spec, out, "--backend", "slurm"), env=env(), capture_output=True, text=True)
+    resumed = subprocess.run(
+        launcher(spec, out, "--backend", "slurm"), env=env(), capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     starts = [e["run_id"] for e in RunStore(out).events() if e["event"] == "start"]
     assert not before & set(starts[len(starts) - len(lost) :]), "a finished run was trained again"
@@ -179,7 +174,9 @@ def test_a_sweep_killed_while_its_array_is_queued_resumes_without_duplicates(slu
     assert any(s in ("PENDING", "RUNNING") for s in left.values()), "the kill should leave tasks queued"
     before = finished(out)
 
-    resumed = subprocess.run(launcher(spec, out, "--backend", "slurm"), env=env(), capture_output=True, text=True)
+    resumed = subprocess.run(
+        launcher(spec, out, "--backend", "slurm"), env=env(), capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     finishes = [e["run_id"] for e in RunStore(out).events() if e["event"] == "finish"]
     assert len(finishes) == len(set(finishes)) == 8, "every run finished exactly once"

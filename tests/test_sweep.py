@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL_SPEC
 
-from scalelaw.executors import SlurmOptions
+from scalelaw.backends.slurm import SlurmOptions
 from scalelaw.proxy.model import ModelConfig
 from scalelaw.store import RunStore
 from scalelaw.sweep import run_id, run_sweep
