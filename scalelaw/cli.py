@@ -192,13 +192,22 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         require_extra("train", "scalelaw sweep")
     from scalelaw.executors import SlurmOptions
     from scalelaw.shapes import non_embedding_params
-    from scalelaw.sweep import run_sweep
+    from scalelaw.sweep import plan_sweep, run_sweep
     from scalelaw.sweepspec import cost, load_spec
 
     spec = load_spec(args.spec)
+    # the run limit (counted, not built), the options and the output directory, before any grid or run
+    root = plan_sweep(
+        spec,
+        args.out,
+        args.max_runs,
+        args.yes,
+        backend=args.backend,
+        workers=args.workers,
+        refine_rounds=args.refine,
+    )
     runs = spec.run_kwargs()
     price = cost(runs, args.device, args.mfu)
-    root = Path(args.out or Path("runs") / spec.name)
     print(f"sweep {spec.name!r} ({args.spec}) -> {root}")
     print(
         f"  {len(runs)} runs: {len(spec.model.shapes)} shapes x {len(spec.lrs)} lr x "
@@ -223,12 +232,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                 + (f" {r['weight_decay']:7.3g}" if wd else "")
             )
         return 0
-    limit = args.max_runs or spec.max_runs
-    if len(runs) > limit and not args.yes:
-        raise UsageError(
-            f"{len(runs)} runs exceed the limit of {limit} (limits.max_runs or "
-            "--max-runs); check the plan with --dry-run, then pass --yes to run it"
-        )
     slurm = SlurmOptions(
         partition=args.partition,
         time_min=args.time_min,
@@ -247,6 +250,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         max_runs=args.max_runs,
     )
     print(report.summary())
+    report.check()  # every run diverged: exit 2 with what to change
     return 1 if report.failed else 0
 
 
@@ -476,7 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="print the runs and their cost, run nothing")
     s.add_argument("--out", help="results directory (default runs/<name>)")
     s.add_argument("--yes", action="store_true", help="run even above the run limit")
-    s.add_argument("--max-runs", type=int, help="refuse sweeps with more runs (default: the spec's)")
+    s.add_argument(
+        "--max-runs", type=int, help="refuse sweeps with more runs, a positive integer (default: the spec's)"
+    )
     s.add_argument(
         "--refine",
         type=int,
