@@ -160,7 +160,8 @@ class RunSpec:
         if not (is_real(self.init_std) and 0 < self.init_std <= 1):
             fail("init_std", "must be a finite number in (0, 1]")
         if not (
-            isinstance(self.betas, (tuple, list))
+            isinstance(self.betas, (tuple, list, np.ndarray))
+            and np.ndim(self.betas) == 1
             and len(self.betas) == 2
             and all(is_real(b) and 0 <= b < 1 for b in self.betas)
         ):

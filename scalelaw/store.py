@@ -22,19 +22,17 @@ killed process leaves behind; the error message then says so.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import os
 import socket
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 from filelock import FileLock, Timeout
@@ -292,21 +290,6 @@ class RunStore:
         return write_runs(table, self.root / "runs.parquet")
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def holds_sweep_lock(fn: F) -> F:
-    """Decorate a function taking a ``root`` argument, the sweep directory: each call
-    holds ``RunStore(root).locked()`` throughout (a second launcher is refused)."""
-    signature = inspect.signature(fn)
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        root = signature.bind(*args, **kwargs).arguments["root"]
-        with RunStore(root).locked():
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _read_result(path: Path, run_ids: tuple[str, ...]) -> tuple[dict[str, Any] | None, str]:

@@ -41,7 +41,7 @@ from scalelaw.executors import Job
 from scalelaw.optima import cell_optima
 from scalelaw.runs import validate_runs
 from scalelaw.runspec import LR_RANGE, MAX_BATCH, RunSpec, is_int
-from scalelaw.store import RunStore, holds_sweep_lock
+from scalelaw.store import RunStore
 from scalelaw.sweepspec import MAX_SWEEP_RUNS, NAME_RULE, SweepSpec, valid_name
 
 RUNS_DIR = Path("runs")  # default home of sweeps: runs/<name>
@@ -401,7 +401,6 @@ def _check_options(
             raise InputError(f"max_retries {ray.max_retries!r}: must be an integer >= 0")
 
 
-@holds_sweep_lock  # one launcher per directory: a second is refused, naming the holder
 def run_sweep(
     spec: SweepSpec,
     root: str | Path,
@@ -432,26 +431,27 @@ def run_sweep(
     ids = [run_id(r) for r in runs]  # builds every RunSpec: a run that cannot train stops us here
     root = check_writable(root, create=True)
     store = RunStore(root)
-    report = SweepReport(Path(root), planned=len(runs), lr_step=spec.lr_step, lr_count=len(spec.lrs))
-    executor = build_backend(backend, workers, slurm, ray)
-    execute(store, runs, report, executor, fuse=fuse)
-    for round_ in range(1, refine_rounds + 1):
-        known = set(ids)
-        extra = [r for r in refinement(spec, store.table(ids)) if run_id(r) not in known]
-        if not extra:
-            break
-        if report.planned + len(extra) > limit:
-            log(
-                f"refine round {round_}: {len(extra)} more runs would exceed the run budget of {limit} "
-                "(limits.max_runs or --max-runs); stopping with the cells below unbracketed"
-            )
-            break
-        log(f"refine round {round_}: {len(extra)} new runs beyond the edges of unbracketed cells")
-        ids += [run_id(r) for r in extra]
-        report.refine_added += len(extra)
-        report.planned += len(extra)
-        execute(store, extra, report, executor, desc=f"refine {round_}", fuse=fuse)
-    if store.assemble(ids) is not None:
-        report.table = store.table(ids)
-        report.optima = cell_optima(validate_runs(report.table, min_lrs=1), n_boot=0)
-    return report
+    with store.locked():  # one launcher per directory: a second is refused, naming the holder
+        report = SweepReport(Path(root), planned=len(runs), lr_step=spec.lr_step, lr_count=len(spec.lrs))
+        executor = build_backend(backend, workers, slurm, ray)
+        execute(store, runs, report, executor, fuse=fuse)
+        for round_ in range(1, refine_rounds + 1):
+            known = set(ids)
+            extra = [r for r in refinement(spec, store.table(ids)) if run_id(r) not in known]
+            if not extra:
+                break
+            if report.planned + len(extra) > limit:
+                log(
+                    f"refine round {round_}: {len(extra)} more runs would exceed the run budget of {limit} "
+                    "(limits.max_runs or --max-runs); stopping with the cells below unbracketed"
+                )
+                break
+            log(f"refine round {round_}: {len(extra)} new runs beyond the edges of unbracketed cells")
+            ids += [run_id(r) for r in extra]
+            report.refine_added += len(extra)
+            report.planned += len(extra)
+            execute(store, extra, report, executor, desc=f"refine {round_}", fuse=fuse)
+        if store.assemble(ids) is not None:
+            report.table = store.table(ids)
+            report.optima = cell_optima(validate_runs(report.table, min_lrs=1), n_boot=0)
+        return report

@@ -289,7 +289,7 @@ def test_a_read_only_out_is_refused(tmp_path):
         ({"workers": True}, r"--workers True: must be a positive integer"),
         ({"refine_rounds": -1}, r"--refine -1: must be an integer >= 0"),
         ({"max_runs": 0}, r"--max-runs 0: must be a positive integer"),
-        ({"backend": "cloud"}, r"backend must be 'local' or 'slurm'"),
+        ({"backend": "cloud"}, r"--backend 'cloud': choose one of local, ray, slurm"),
         ({"backend": "slurm", "slurm": SlurmOptions(time_min=0)}, r"--time-min 0: must be an integer >= 1"),
         ({"backend": "slurm", "slurm": SlurmOptions(array_parallelism=-1)}, r"--array-parallelism -1"),
     ],
