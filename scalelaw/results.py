@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalelaw.exceptions import InputError
+from scalelaw.exceptions import InputError, show
+from scalelaw.validate import is_number  # numpy floats are numbers; bools are not
 
 DEFAULT_ALPHA = 0.2  # 80% intervals, the level scalelaw reports everywhere
 COLUMNS = ("estimate", "std_err", "ci_lower", "ci_upper")
@@ -32,8 +33,8 @@ COLUMNS = ("estimate", "std_err", "ci_lower", "ci_upper")
 
 def check_alpha(alpha: float) -> float:
     """``alpha`` as a float in (0, 1), or an InputError naming it."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise InputError(f"alpha must be in (0, 1) (0.2 gives 80% intervals), got {alpha!r}")
+    if not is_number(alpha) or not 0 < alpha < 1:
+        raise InputError(f"alpha must be in (0, 1) (0.2 gives 80% intervals), got {show(alpha)}")
     return float(alpha)
 
 
@@ -51,8 +52,8 @@ def resolve_alpha(alpha: float | None, confidence: float | None, where: str, sta
         )
         if alpha is not None:
             raise InputError(f"{where}: give alpha or confidence, not both")
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-            raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
+        if not is_number(confidence) or not 0 < confidence < 1:
+            raise InputError(f"confidence must be in (0, 1), got {show(confidence)}")
         return 1.0 - float(confidence)
     return check_alpha(DEFAULT_ALPHA if alpha is None else alpha)
 
