@@ -34,14 +34,12 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import InputError, LawFileError, show
 from scalelaw.lawcard import LawCard
 from scalelaw.prediction import build_prediction
@@ -54,7 +52,7 @@ from scalelaw.results import (
     level,
     resolve_alpha,
 )
-from scalelaw.validate import existing_file, is_number, number
+from scalelaw.validate import existing_file, is_number, number, strict_json, write_text
 
 FORMAT_VERSION = 1
 TERMS = ("N", "D")
@@ -764,10 +762,11 @@ class HyperparameterLaw(FittedResults):
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """JSON text of the law; also written atomically to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=True)
+        """JSON text of the law (strict JSON: a NaN, e.g. a standard error the fit could not
+        give, is written as null); also written atomically to ``path`` when given."""
+        text = json.dumps(strict_json(self.to_dict()), indent=1, allow_nan=False)
         if path is not None:
-            atomic_write_text(Path(path), text)
+            write_text(path, text, "the law")
         return text
 
     @classmethod
@@ -861,7 +860,7 @@ def _notes(value: Any) -> tuple[str, ...]:
 
 def _settings(value: Any) -> dict[str, Any]:
     """The fit's settings; the ones summaries format are checked as numbers."""
-    settings = _object(value, "settings")
+    settings = {k: v for k, v in _object(value, "settings").items() if v is not None}  # null: unknown
     for key, low, high in (("average_weight", 0, 1), ("average_folds", 0, None), ("interaction", None, None)):
         if key in settings:
             number(settings[key], f"settings.{key}", low=low, high=high)

@@ -79,7 +79,7 @@ def number(
     if low is not None and (x < low or (low_open and x == low)):
         raise error(f"{name} must be {what}, got {shown}")
     if high is not None and x > high:
-        raise error(f"{name} must be {what}, got {shown}: beyond scalelaw's bound (a typo?)")
+        raise error(f"{name} must be {what}, got {shown}: above the largest accepted value (a typo?)")
     if integral:
         if not x.is_integer():
             raise error(f"{name} must be {what}, got {shown} (not a whole number)")
@@ -99,9 +99,14 @@ def _requirement(low: float | None, high: float | None, low_open: bool, integral
         if low > 0:
             kind = "a positive integer" if integral else "a positive finite number"
         kind += f" {'>' if low_open else '>='} {low:g}"
-    if high is not None:
-        kind += f" up to {high:.3g}"
+    if high is not None and high != MAX_COUNT:  # a count's float-safety bound goes unsaid
+        kind += f" up to {_bound(high)}"
     return kind + unit
+
+
+def _bound(x: float) -> str:
+    """A bound as people write it: 10,000 rather than 1e+04; 1e+15 stays."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e7 else f"{x:.3g}"
 
 
 def positive(value: Any, name: str, *, high: float | None = None, unit: str = "", **kw: Any) -> float:
@@ -203,3 +208,29 @@ def existing_file(path: Any, what: str, error: type[InputError] = InputError) ->
     except (OSError, ValueError) as err:  # ENAMETOOLONG, an embedded NUL byte
         reason = f"not a usable path ({err})"
     raise error(f"{p}: {reason}")
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every NaN and infinity (nested in dicts, lists, tuples) replaced by
+    None, so ``json.dumps(..., allow_nan=False)`` writes strict JSON (null), which every
+    JSON reader accepts; numpy scalars become plain numbers."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_text(path: str | os.PathLike, text: str, what: str) -> Path:
+    """Write ``text`` to ``path`` atomically; a path that cannot be written is an
+    :class:`InputError` naming it and ``what`` was being written."""
+    from scalelaw.atomic import atomic_write_text
+
+    try:
+        return atomic_write_text(Path(path), text)
+    except OSError as err:
+        raise InputError(f"cannot write {what} to {str(path)!r}: {err.strerror or err}") from None
