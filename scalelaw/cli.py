@@ -477,7 +477,8 @@ _N_BOOT = _int_option(0, 10_000)  # 0: no intervals; beyond 10,000 replicates an
 _SEQ_LEN = _int_option(1, validate.MAX_TOKENS)
 _ALPHA = _float_option(0.0, 1.0, high_open=True)  # in (0, 1)
 MAX_FACTORS = 16  # verification settings per axis
-MAX_WIDTH = 65_536  # coordcheck trains each width on this machine
+MAX_WIDTH = 65_536  # coordcheck and verify train proxies of this width here
+MAX_DEPTH = 4096  # layers of a verification proxy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -607,8 +608,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--spec", required=True, help="the sweep spec (TOML) the law's runs came from: recipe, μP base"
     )
-    v.add_argument("--width", type=_COUNT, required=True, help="width of the verification proxy")
-    v.add_argument("--depth", type=_COUNT, required=True, help="depth of the verification proxy")
+    v.add_argument(
+        "--width", type=_int_option(1, MAX_WIDTH), required=True, help="width of the verification proxy"
+    )
+    v.add_argument(
+        "--depth", type=_int_option(1, MAX_DEPTH), required=True, help="depth of the verification proxy"
+    )
     v.add_argument("--tokens", required=True, help="training tokens of the verification runs, e.g. 262144")
     v.add_argument("--out", help="directory of the verification sweep (default runs/<spec name>-verify)")
     v.add_argument(
@@ -647,14 +652,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommand names of ``parser``."""
+    return [name for a in parser._subparsers._group_actions for name in a.choices]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; 0 on success, 2 (with one ``error:`` line on stderr) for a user
     mistake: a bad command line, bad input or data (:class:`ScalelawError`), a file that
     cannot be read or written. Any other exception is a bug in scalelaw and surfaces."""
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except _ParseError as err:
-        print(f"{err.prog}: error: {err} (see {err.prog} --help)", file=sys.stderr)
+        prog = err.prog
+        if prog == parser.prog:  # extra arguments are found by the top parser: name the command
+            words = sys.argv[1:] if argv is None else list(argv)
+            prog = next((f"{prog} {w}" for w in words if w in _commands(parser)), prog)
+        print(f"{prog}: error: {err} (see {prog} --help)", file=sys.stderr)
         return 2
     try:
         return args.run(args)

@@ -52,7 +52,7 @@ from scalelaw.results import (
     level,
     resolve_alpha,
 )
-from scalelaw.validate import existing_file, is_number, number, strict_json, write_text
+from scalelaw.validate import existing_file, is_number, number, positive_array, strict_json, write_text
 
 FORMAT_VERSION = 1
 TERMS = ("N", "D")
@@ -106,9 +106,22 @@ def _log_interval(center: np.ndarray, half: np.ndarray) -> tuple[Any, Any]:
     return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)
 
 
+def _query(model_size: Any, tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) where a law is evaluated: positive finite numbers or arrays of them,
+    broadcast together; anything else is an :class:`InputError` naming the argument."""
+    n = positive_array(model_size, "model_size")
+    d = positive_array(tokens, "tokens")
+    try:
+        return np.broadcast_arrays(n, d)
+    except ValueError:
+        raise InputError(
+            f"model_size and tokens have shapes {n.shape} and {d.shape}, which do not broadcast"
+        ) from None
+
+
 def _log_features(terms: tuple[str, ...], model_size: Any, tokens: Any) -> np.ndarray:
     """Design rows [1, log N?, log D?] with shape (*broadcast shape, 1 + len(terms))."""
-    n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
+    n, d = _query(model_size, tokens)
     cols = {"N": np.log(n), "D": np.log(d)}
     return np.stack([np.ones_like(n), *[cols[t] for t in terms]], axis=-1)
 
@@ -210,7 +223,8 @@ class PowerLaw(_BootstrapIntervals):
         return np.array([self.log_coef, *[self.exponents[t] for t in self.terms]])
 
     def __call__(self, model_size: Any, tokens: Any) -> Any:
-        value = np.exp(_log_features(self.terms, model_size, tokens) @ self.params)
+        with np.errstate(over="ignore", under="ignore"):  # inf / 0: refused where an answer is given
+            value = np.exp(_log_features(self.terms, model_size, tokens) @ self.params)
         return float(value) if value.ndim == 0 else value
 
     def _log_draws(self, model_size: Any, tokens: Any) -> np.ndarray | None:
@@ -281,7 +295,7 @@ class PowerLaw(_BootstrapIntervals):
         d = _object(d, where)
         missing = [k for k in ("quantity", "unit", "log_coef", "exponents") if k not in d]
         if missing:
-            raise InputError(f"{where}: missing key(s) {missing}")
+            raise InputError(f"{where}: {_missing(missing)}")
         required = ("quantity", "unit", "log_coef", "exponents")
         fields = {k: v for k, v in d.items() if k in POWER_FIELDS and (v is not None or k in required)}
         unknown = sorted(str(k) for k in set(d) - set(POWER_FIELDS))
@@ -305,6 +319,11 @@ POWER_FIELDS = (
     "resid_calibration",
     "recipe_sd",
 )
+
+
+def _missing(keys: list[str]) -> str:
+    """'missing key 'source'' (and the others, if several)."""
+    return f"missing key {keys[0]!r}" + (f" (and {', '.join(map(repr, keys[1:]))})" if len(keys) > 1 else "")
 
 
 def _object(d: Any, where: str) -> dict[str, Any]:
@@ -463,8 +482,9 @@ class LossLaw(_BootstrapIntervals, FittedResults):
 
     def predict(self, model_size: Any, tokens: Any) -> Any:
         """Predicted loss: a float for scalar inputs, an array for array inputs."""
-        n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
-        value = self.E + self.A / n**self.alpha + self.B / d**self.beta
+        n, d = _query(model_size, tokens)
+        with np.errstate(over="ignore", under="ignore"):  # N^alpha -> inf: that term is 0
+            value = self.E + self.A / n**self.alpha + self.B / d**self.beta
         return float(value) if value.ndim == 0 else value
 
     __call__ = predict
@@ -475,7 +495,7 @@ class LossLaw(_BootstrapIntervals, FittedResults):
         ``mean_ci_upper`` (the law's own uncertainty) and ``obs_ci_lower`` /
         ``obs_ci_upper`` (one new run: adds the residual scatter), at (1 - alpha),
         default 80% (``predict`` stays the plain number, as in ``law(N, D)``)."""
-        n, d = (np.atleast_1d(np.asarray(x, float)) for x in np.broadcast_arrays(model_size, tokens))
+        n, d = (np.atleast_1d(x) for x in _query(model_size, tokens))
         frame = pd.DataFrame({"params": n, "tokens": d, "mean": np.atleast_1d(self.predict(n, d))})
         for kind, prefix in (("mean", "mean_ci"), ("prediction", "obs_ci")):
             band = self.interval(n, d, alpha=alpha, kind=kind)
@@ -487,8 +507,9 @@ class LossLaw(_BootstrapIntervals, FittedResults):
         """log(loss) at (N, D) under each bootstrap draw: shape (..., n_draws)."""
         if self.draws is None or len(self.draws) < 2:
             return None
-        n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
-        return np.log(self.evaluate(self.draws, n[..., None], d[..., None]))
+        n, d = _query(model_size, tokens)
+        with np.errstate(over="ignore", under="ignore"):
+            return np.log(self.evaluate(self.draws, n[..., None], d[..., None]))
 
     def formula(self) -> str:
         return f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f} + {self.B:.4g} / D^{self.beta:.3f}"
@@ -528,7 +549,7 @@ class LossLaw(_BootstrapIntervals, FittedResults):
         d = _object(d, where)
         missing = [k for k in LOSS_PARAMS if k not in d]
         if missing:
-            raise InputError(f"{where}: missing key(s) {missing}")
+            raise InputError(f"{where}: {_missing(missing)}")
         unknown = sorted(str(k) for k in set(d) - set(LOSS_FIELDS))
         if unknown:
             raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(LOSS_FIELDS)}")
@@ -783,7 +804,7 @@ class HyperparameterLaw(FittedResults):
             raise LawFileError(f"{source}: unknown key(s) {unknown}; valid keys: {', '.join(LAW_KEYS)}")
         missing = [k for k in ("name", "source", "method", "lr", "batch_size") if k not in d]
         if missing:
-            raise LawFileError(f"{source}: missing key(s) {missing}")
+            raise LawFileError(f"{source}: {_missing(missing)}")
         try:
             return cls(
                 name=_text(d["name"], "name"),
@@ -888,7 +909,7 @@ def _optima(value: Any) -> pd.DataFrame:
         for row, v in enumerate(table[col]):
             if col == "bracketed":
                 _flag(v, f"optima[{row}].bracketed")
-            elif col in ("params", "tokens"):
+            elif col in ("params", "tokens", "lr_opt", "batch_size_opt", "loss_opt"):
                 number(v, f"optima[{row}].{col}", low=0, low_open=True)
             elif v is not None and not (is_number(v) and math.isnan(float(v))):
                 number(v, f"optima[{row}].{col}", low=0, low_open=True)

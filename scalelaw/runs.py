@@ -164,7 +164,7 @@ def validate_runs(
         pos = int(np.flatnonzero(over)[0])
         raise RunsTableError(
             f"{source}: column 'batch_size', {_row_label(out, pos, source)}: value "
-            f"{show(out['batch_size'].iloc[pos])} tokens per step exceeds the run's tokens "
+            f"{show(out['batch_size'].iloc[pos])} tokens per step exceeds the run's column 'tokens', "
             f"{show(out['tokens'].iloc[pos])}: less than one optimizer step (is batch_size in tokens?)"
         )
     for col, low in OPTIONAL_NUMERIC.items():
@@ -399,7 +399,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise RunsTableError(f"{path}: not a readable CSV file ({err})") from None
+        raise RunsTableError(f"{path}: not a readable CSV file ({' '.join(str(err).split())})") from None
     except OSError as err:
         raise RunsTableError(f"{path}: cannot read the file ({err.strerror or err})") from None
 
