@@ -473,7 +473,7 @@ def _float_option(low: float = 0.0, high: float | None = None, low_open: bool = 
 
 _COUNT = _int_option(1)  # a positive integer
 _SEED = _int_option(0, 2**32 - 1)  # numpy's seeds
-_N_BOOT = _int_option(0, 10_000)  # 0: no intervals; beyond 10,000 replicates an 80% interval moves < 1%
+_N_BOOT = _int_option(0, 10_000)  # 0: no intervals; 10,000 is 50x the default: more is a typo
 _SEQ_LEN = _int_option(1, validate.MAX_TOKENS)
 _ALPHA = _float_option(0.0, 1.0, high_open=True)  # in (0, 1)
 MAX_FACTORS = 16  # verification settings per axis

@@ -277,7 +277,11 @@ def parse_recipe(items: list[str] | None) -> dict[str, str]:
     """``["weight_decay=0.1", "schedule=cosine"]`` (the CLI's ``--recipe``) as a dict;
     values stay text (:meth:`LawCard.check` reads them by field type)."""
     recipe: dict[str, str] = {}
+    if items is not None and (isinstance(items, str) or not isinstance(items, (list, tuple))):
+        raise InputError(f"recipe items must be a list of KEY=VALUE strings, got {show(items)}")
     for item in items or ():
+        if not isinstance(item, str):
+            raise InputError(f"--recipe {show(item)}: expected KEY=VALUE text, e.g. weight_decay=0.1")
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:

@@ -31,6 +31,7 @@ from scalelaw.validate import (
     count,
     existing_file,
     is_number,
+    number,
 )
 
 INTEGER_COLUMNS = ("params", "tokens", "batch_size")
@@ -104,6 +105,7 @@ def validate_runs(
     A NaN or infinite loss is not an error: that run is marked diverged.
     The copy has integer N, D, batch size, float lr and loss, and a bool ``diverged``.
     """
+    source = str(source)
     if not isinstance(runs, pd.DataFrame):
         raise RunsTableError(f"{source}: expected a pandas DataFrame, got {type(runs).__name__}")
     min_lrs = count(min_lrs, "validate_runs: min_lrs", high=MAX_COUNT)
@@ -277,6 +279,15 @@ def _optional_column(out: pd.DataFrame, col: str, low: float | str, source: str)
     return values if column.dtype.kind not in "iuf" else column
 
 
+def _check_validated(runs: object, where: str) -> None:
+    """A runs table with the columns divergence needs (cheap: not a full validation)."""
+    if not isinstance(runs, pd.DataFrame) or any(c not in runs.columns for c in ("params", "tokens", "loss")):
+        raise RunsTableError(
+            f"{where}: expected a validated runs table (scalelaw.validate_runs), got "
+            + (f"columns {list(runs.columns)}" if isinstance(runs, pd.DataFrame) else type(runs).__name__)
+        )
+
+
 def _parse_bool(v: object) -> bool | None:
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
@@ -298,6 +309,8 @@ def divergence_reason(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> pd.S
 
     ``blowup``: a finite loss more than ``blowup`` times its cell's best finite loss.
     """
+    _check_validated(runs, "divergence_reason")
+    blowup = number(blowup, "blowup (loss / cell best)", low=1.0)
     loss = runs["loss"].to_numpy(dtype=float)
     finite = np.isfinite(loss)
     flagged = runs["diverged"].to_numpy(dtype=bool) if "diverged" in runs else np.zeros(len(runs), bool)
@@ -431,6 +444,8 @@ def write_runs(runs: pd.DataFrame, path: str | os.PathLike) -> Path:
     Path
         The path written.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise RunsTableError(f"write_runs: path must be a file path, got {type(path).__name__}")
     path = Path(path)
     fmt = _format_from_suffix(path)
     table = validate_runs(runs, source=str(path), min_lrs=1)

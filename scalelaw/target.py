@@ -186,8 +186,9 @@ def group_settings(
     NaN when the law's card does not know it), and in ``attrs``: ``attention_scale``
     (multiplier of q·k), ``parametrization``, ``base_width``, ``base_depth``.
     """
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise InputError(f"lr must be a positive finite number, got {lr!r}")
+    lr = validate.positive(lr, "lr")
+    if not isinstance(shape, TargetShape):
+        raise InputError(f"shape must be a scalelaw.TargetShape, got {type(shape).__name__}")
     law_param, base_width, base_depth = resolve_base(shape, card)
     decay = weight_decay if weight_decay is not None else (card.weight_decay if card is not None else None)
     rules = Parametrization(
