@@ -83,6 +83,12 @@ CROSS_RECIPE_SOURCE = (
     "D 4e9-1e11 differ by RMS 0.72 in ln (lr and B); one recipe's sd 0.72/sqrt(2) = 0.51"
 )
 MAX_LOG = 700.0  # exp() of more overflows float64; such an interval is "unbounded" anyway
+# Largest magnitude a law's coefficients may have (log scale for power laws). Fitted lr and
+# batch exponents lie within +-2 and degenerate bootstrap draws reach 10-50 (module
+# docstring); these bounds only keep the arithmetic finite.
+MAX_COEF = 1e6
+MAX_LOSS_COEF = 1e100  # E, A, B in nats/token (A ~ 400 at Chinchilla's alpha 0.34)
+MAX_LOSS_EXPONENT = 1e3  # alpha, beta: fits search 0.02-1.5 (scalelaw.losslaw.EXPONENT_RANGE)
 
 
 def robust_sd(values: np.ndarray, alpha: float = 2 * stats.norm.cdf(-1.0)) -> np.ndarray:
@@ -231,7 +237,9 @@ class PowerLaw(_BootstrapIntervals):
         """log(prediction) at (N, D) under each bootstrap draw: shape (..., n_draws)."""
         if self.draws is None or len(self.draws) < 2:
             return None
-        return _log_features(self.terms, model_size, tokens) @ np.asarray(self.draws).T
+        features = _log_features(self.terms, model_size, tokens)
+        with np.errstate(over="ignore", invalid="ignore"):  # wild draws: an unbounded interval
+            return features @ np.asarray(self.draws).T
 
     def log_spread(self, model_size: Any, tokens: Any) -> np.ndarray | None:
         """Spread of log(prediction) over the bootstrap draws (:func:`robust_sd`)."""
@@ -361,9 +369,9 @@ def _draws(value: Any, name: str, columns: int) -> np.ndarray:
             + (f"shape {array.shape}" if array.dtype.kind in "iufb" else f"{show(value)[:80]}")
         )
     array = array.astype(float)
-    if not np.isfinite(array).all():
-        bad = array[~np.isfinite(array)][0]
-        raise InputError(f"{name} must hold finite numbers, got {show(bad)}")
+    if not (np.isfinite(array) & (np.abs(array) <= MAX_COEF)).all():
+        bad = array[~(np.isfinite(array) & (np.abs(array) <= MAX_COEF))][0]
+        raise InputError(f"{name} must hold finite numbers of at most {MAX_COEF:g} in size, got {show(bad)}")
     return array
 
 
@@ -376,7 +384,7 @@ def _power_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
         if key in raw:
             out[key] = _text(raw[key], f"{where}.{key}")
     if "log_coef" in raw:
-        out["log_coef"] = number(raw["log_coef"], f"{where}.log_coef")
+        out["log_coef"] = number(raw["log_coef"], f"{where}.log_coef", low=-MAX_COEF, high=MAX_COEF)
     if "exponents" in raw:
         exponents = raw["exponents"]
         if not isinstance(exponents, dict):
@@ -387,7 +395,9 @@ def _power_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
         unknown = sorted(str(k) for k in set(exponents) - set(TERMS))
         if unknown:
             raise InputError(f"{where}.exponents: unknown term(s) {unknown}; use N and D")
-        out["exponents"] = {t: number(v, f"{where}.exponents.{t}") for t, v in exponents.items()}
+        out["exponents"] = {
+            t: number(v, f"{where}.exponents.{t}", low=-MAX_COEF, high=MAX_COEF) for t, v in exponents.items()
+        }
     for key, low, low_open in (
         ("resid_sd", 0.0, False),
         ("calibration", 0.0, True),
@@ -395,7 +405,7 @@ def _power_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
         ("recipe_sd", 0.0, False),
     ):
         if key in raw:
-            out[key] = number(raw[key], f"{where}.{key}", low=low, low_open=low_open)
+            out[key] = number(raw[key], f"{where}.{key}", low=low, low_open=low_open, high=MAX_COEF)
     n_terms = len(out.get("exponents", raw.get("exponents", ())))
     if raw.get("se") is not None:
         se = raw["se"]
@@ -419,7 +429,7 @@ def _power_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
 def _se(value: Any, name: str) -> float:
     if is_number(value) and math.isnan(float(value)):
         return math.nan
-    return number(value, name, low=0)
+    return number(value, name, low=0, high=MAX_COEF)
 
 
 CALIBRATION_MIN_RATIOS = 4  # fewer held-out optima than this: a law's intervals stay uncalibrated
@@ -569,18 +579,20 @@ def _loss_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
     for key in LOSS_PARAMS:
         if key in raw:
             positive = key in ("alpha", "beta")
-            out[key] = number(raw[key], f"{where}.{key}", low=0, low_open=positive)
+            high = MAX_LOSS_EXPONENT if positive else MAX_LOSS_COEF
+            out[key] = number(raw[key], f"{where}.{key}", low=0, low_open=positive, high=high)
     if "resid_sd" in raw:
-        out["resid_sd"] = number(raw["resid_sd"], f"{where}.resid_sd", low=0)
+        out["resid_sd"] = number(raw["resid_sd"], f"{where}.resid_sd", low=0, high=MAX_COEF)
     if "n_points" in raw:
         out["n_points"] = number(raw["n_points"], f"{where}.n_points", low=0, integral=True)
     if raw.get("draws") is not None:
         draws = _draws(raw["draws"], f"{where}.draws", len(LOSS_PARAMS))
         bad = (draws[:, :3] < 0).any(axis=1) | (draws[:, 3:] <= 0).any(axis=1)
+        bad |= (draws[:, :3] > MAX_LOSS_COEF).any(axis=1) | (draws[:, 3:] > MAX_LOSS_EXPONENT).any(axis=1)
         if bad.any():
             raise InputError(
-                f"{where}.draws: row {int(np.flatnonzero(bad)[0])} has a negative E, A or B or a "
-                "non-positive alpha or beta"
+                f"{where}.draws: row {int(np.flatnonzero(bad)[0])} has an E, A or B outside "
+                f"[0, {MAX_LOSS_COEF:g}] or an alpha or beta outside (0, {MAX_LOSS_EXPONENT:g}]"
             )
         out["draws"] = draws
     if "method" in raw:
@@ -816,7 +828,7 @@ class HyperparameterLaw(FittedResults):
                 fit_range=None if d.get("fit_range") is None else _fit_range(d["fit_range"], "fit_range"),
                 notes=_notes(d.get("notes") or []),
                 settings=_settings(d.get("settings") or {}),
-                optima=None if d.get("optima") is None else _optima(d["optima"]),
+                optima=None if d.get("optima") in (None, []) else _optima(d["optima"]),  # []: no cells
                 card=None if d.get("card") is None else _card(d["card"]),
                 timescale=None
                 if d.get("timescale") is None
@@ -900,8 +912,6 @@ def _optima(value: Any) -> pd.DataFrame:
     if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
         raise InputError(f"optima must be a list of cell records (objects), got {show(value)[:80]}")
     table = pd.DataFrame(value)
-    if not len(table):
-        return table
     missing = [c for c in OPTIMA_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"optima: the cell records miss column(s) {missing}")

@@ -504,6 +504,12 @@ def plan(
         n_iv = _split_interval(loss, compute, alpha)
         d_iv = None if n_iv is None else (compute / (6.0 * n_iv[1]), compute / (6.0 * n_iv[0]))
         exponents = {"N": loss.beta / (loss.alpha + loss.beta), "D": loss.alpha / (loss.alpha + loss.beta)}
+    seq_len = validate.seq_len(seq_len)
+    if d < seq_len:
+        raise InputError(
+            f"compute {compute:.3g} FLOPs gives D = {d:.3g} tokens, less than one sequence of seq_len "
+            f"{seq_len}: plan a larger budget or give a shorter seq_len"
+        )
     prediction = predict(n, d, law=resolved, seq_len=seq_len, alpha=alpha, recipe=recipe)
     determined = not _span(n_iv) > UNDETERMINED_SPAN  # nan (no interval): True
     if not determined:

@@ -265,7 +265,9 @@ def _optional_column(out: pd.DataFrame, col: str, low: float | str, source: str)
     v = values.to_numpy()
     present = ~np.isnan(v)
     if low == "int":
-        bad = present & (~np.isfinite(v) | (v < 1) | (np.abs(v - np.round(v)) > 1e-9) | (v > MAX_TOKENS))
+        with np.errstate(invalid="ignore"):  # inf - inf: refused as not finite anyway
+            fractional = np.abs(v - np.round(v)) > 1e-9
+        bad = present & (~np.isfinite(v) | (v < 1) | fractional | (v > MAX_TOKENS))
         what = f"must be a whole number >= 1 up to {MAX_TOKENS:.3g}"
     else:
         bad = present & (~np.isfinite(v) | (v < low))
