@@ -352,7 +352,7 @@ def _flag(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def _draws(value: Any, name: str, columns: int) -> np.ndarray:
+def _draws(value: Any, name: str, columns: int, limit: float = MAX_COEF) -> np.ndarray:
     """Bootstrap draws as a finite float array of shape (n, columns)."""
     try:
         array = np.asarray(value)
@@ -369,9 +369,11 @@ def _draws(value: Any, name: str, columns: int) -> np.ndarray:
             + (f"shape {array.shape}" if array.dtype.kind in "iufb" else f"{show(value)[:80]}")
         )
     array = array.astype(float)
-    if not (np.isfinite(array) & (np.abs(array) <= MAX_COEF)).all():
-        bad = array[~(np.isfinite(array) & (np.abs(array) <= MAX_COEF))][0]
-        raise InputError(f"{name} must hold finite numbers of at most {MAX_COEF:g} in size, got {show(bad)}")
+    ok = np.isfinite(array) & (np.abs(array) <= limit)
+    if not ok.all():
+        raise InputError(
+            f"{name} must hold finite numbers of at most {limit:g} in size, got {show(array[~ok][0])}"
+        )
     return array
 
 
@@ -586,7 +588,7 @@ def _loss_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
     if "n_points" in raw:
         out["n_points"] = number(raw["n_points"], f"{where}.n_points", low=0, integral=True)
     if raw.get("draws") is not None:
-        draws = _draws(raw["draws"], f"{where}.draws", len(LOSS_PARAMS))
+        draws = _draws(raw["draws"], f"{where}.draws", len(LOSS_PARAMS), MAX_LOSS_COEF)
         bad = (draws[:, :3] < 0).any(axis=1) | (draws[:, 3:] <= 0).any(axis=1)
         bad |= (draws[:, :3] > MAX_LOSS_COEF).any(axis=1) | (draws[:, 3:] > MAX_LOSS_EXPONENT).any(axis=1)
         if bad.any():
