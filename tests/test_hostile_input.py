@@ -556,3 +556,45 @@ def test_writing_to_an_unwritable_path_is_an_input_error(files):
         law.to_json(files["a_file"] / "law.json")
     with pytest.raises(RunsTableError, match=r"a_file\.txt"):
         scalelaw.write_runs(make_runs(seed=4).head(30), files["a_file"] / "runs.csv")
+
+
+def test_an_alpha_whose_interval_leaves_the_float_range_is_refused():
+    """alpha 5e-324 made z infinite, and z x 0 spread a NaN interval."""
+    with pytest.raises(InputError, match="alpha"):
+        scalelaw.predict(1e6, 1e6, law="steplaw", alpha=5e-324)
+    assert scalelaw.predict(1e6, 1e6, law="steplaw", alpha=1e-6).confidence == pytest.approx(1 - 1e-6)
+
+
+def test_plan_refuses_a_budget_with_less_than_one_sequence():
+    with pytest.raises(InputError, match=r"compute 2\.15e\+03 FLOPs gives D = .* less than one sequence"):
+        scalelaw.plan(2148)
+
+
+def test_law_coefficients_that_would_overflow_the_arithmetic_are_refused():
+    with pytest.raises(InputError, match=r"lr\.log_coef"):
+        scalelaw.PowerLaw("lr", "peak learning rate", 1e7, {"N": -0.7})
+    with pytest.raises(InputError, match=r"batch_size\.draws"):
+        scalelaw.PowerLaw("batch_size", "tokens", 0.0, {"D": 0.5}, draws=np.array([[0.0, 6e306]] * 3))
+
+
+def test_group_settings_and_divergence_check_their_numbers(synthetic_runs):
+    shape = scalelaw.TargetShape(4096, 32, parametrization="sp")
+    assert scalelaw.group_settings(shape, np.float32(1e-3))["lr"].iloc[0] == pytest.approx(1e-3)
+    with pytest.raises(InputError, match="lr"):
+        scalelaw.group_settings(shape, True)
+    with pytest.raises(InputError, match="blowup"):
+        scalelaw.usable_runs(synthetic_runs, blowup=0.5)
+    with pytest.raises(RunsTableError, match="validated runs table"):
+        scalelaw.usable_runs(synthetic_runs.drop(columns=["loss"]))
+
+
+def test_api_paths_and_names_of_the_wrong_type_are_input_errors(synthetic_runs):
+    from scalelaw.lawcard import parse_recipe
+
+    with pytest.raises(RunsTableError, match="path"):
+        scalelaw.write_runs(synthetic_runs, 5)
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        parse_recipe([5])
+    with pytest.raises(InputError, match="seed"):
+        scalelaw.fit(synthetic_runs, prior="default", seed=-1)
+    assert len(scalelaw.validate_runs(synthetic_runs, source=5)) == len(synthetic_runs)
