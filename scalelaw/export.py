@@ -41,6 +41,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from scalelaw import validate
 from scalelaw.exceptions import InputError
 from scalelaw.lawcard import LawCard
 
@@ -147,10 +148,12 @@ def split_batch(global_seqs: int, seq_len: int, gpus: int = 1, micro_batch: int 
     or of ``micro_batch x gpus`` when the micro-batch is given), the nearest global batch
     that can (at least one micro-batch per rank); ``BatchSplit.exact`` is then False.
     """
-    for label, value in (("global batch", global_seqs), ("seq_len", seq_len), ("gpus", gpus)):
+    global_seqs, seq_len, gpus = (
         _check_count(label, value)
+        for label, value in (("global batch", global_seqs), ("seq_len", seq_len), ("gpus", gpus))
+    )
     if micro_batch is not None:
-        _check_count("micro_batch", micro_batch)
+        micro_batch = _check_count("micro_batch", micro_batch)
         unit = micro_batch * gpus
         accumulation = max(1, math.floor(global_seqs / unit + 0.5))
         return BatchSplit(micro_batch, accumulation, gpus, seq_len, global_seqs)
@@ -159,9 +162,8 @@ def split_batch(global_seqs: int, seq_len: int, gpus: int = 1, micro_batch: int 
     return BatchSplit(micro, per_rank // micro, gpus, seq_len, global_seqs)
 
 
-def _check_count(label: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{label} must be a positive integer, got {value!r}")
+def _check_count(label: str, value: Any) -> int:
+    return validate.count(value, label)
 
 
 # ---------------------------------------------------------------------------------------
@@ -232,12 +234,10 @@ def _plan(prediction: Any, *, gpus: int, micro_batch: int | None, tokens: float 
     for label, value in (("lr", lr), ("batch_size", batch)):
         if value is None or not math.isfinite(value) or value <= 0:
             raise InputError(f"the prediction's {label} is {value!r}: no config can be written from it")
-    tokens = prediction.tokens if tokens is None else tokens
-    if isinstance(tokens, bool) or not isinstance(tokens, (int, float)) or not 0 < tokens < math.inf:
-        raise InputError(f"tokens must be a positive finite number, got {tokens!r}")
-    _check_count("gpus", gpus)
+    tokens = validate.tokens(prediction.tokens if tokens is None else tokens)
+    gpus = _check_count("gpus", gpus)
     if micro_batch is not None:
-        _check_count("micro_batch", micro_batch)
+        micro_batch = _check_count("micro_batch", micro_batch)
 
     warnings: list[str] = []
     requested = max(1, round(batch / seq_len))

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from scalelaw.exceptions import InputError, show
+from scalelaw.validate import MAX_TOKENS, number
 
 RELATIVE_TOLERANCE = 0.1  # numbers within 10% of each other agree
 BETAS = ("beta1", "beta2")  # compared on the 1 - beta scale: 0.95 vs 0.999 is a real difference
@@ -70,6 +71,19 @@ TABLE_FIELDS = (
     "loss_kind",
 )
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+# Largest value of the bounded numeric fields: betas and fractions at most 1; counts of
+# tokens within scalelaw's bound on tokens (scalelaw.validate).
+FIELD_MAX = {
+    "beta1": 1.0,
+    "beta2": 1.0,
+    "decay_floor": 1.0,
+    "warmup_fraction": 1.0,
+    "warmup": MAX_TOKENS,
+    "warmup_steps": MAX_TOKENS,
+    "seq_len": MAX_TOKENS,
+    "base_width": MAX_TOKENS,
+    "base_depth": MAX_TOKENS,
+}
 
 
 @dataclass(frozen=True)
@@ -129,11 +143,13 @@ class LawCard:
         for name in DOMAIN_FIELDS:
             value = getattr(self, name)
             if value is not None:
-                try:
-                    low, high = (float(v) for v in value)
-                except (TypeError, ValueError):
-                    raise InputError(f"LawCard.{name} must be (min, max), got {show(value)}") from None
-                object.__setattr__(self, name, (low, high))
+                object.__setattr__(self, name, _range(name, value))
+        for key in ("varied", "notes"):
+            items = getattr(self, key)
+            if isinstance(items, str) or not isinstance(items, (list, tuple)):
+                raise InputError(f"LawCard.{key} must be a tuple of text, got {show(items)}")
+        if not all(isinstance(v, str) for v in self.varied):
+            raise InputError(f"LawCard.varied must name recipe fields, got {show(self.varied)}")
         unknown = set(self.varied) - set(RECIPE_FIELDS)
         if unknown:
             raise InputError(f"LawCard.varied: unknown field(s) {sorted(unknown)}")
@@ -211,12 +227,15 @@ class LawCard:
         if not isinstance(d, dict):
             raise InputError(f"a law card must be a JSON object, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+        unknown = sorted(str(k) for k in set(d) - names)
         if unknown:
             raise InputError(f"law card: unknown key(s) {unknown}; valid keys: {', '.join(sorted(names))}")
         values = dict(d)
         for key in ("varied", "notes"):
-            values[key] = tuple(values.get(key) or ())
+            items = values.get(key) or ()
+            if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+                raise InputError(f"law card: {key} must be a list of text, got {show(items)}")
+            values[key] = tuple(items)
         return cls(**values)
 
     def replace(self, **changes: Any) -> LawCard:
@@ -258,7 +277,11 @@ def parse_recipe(items: list[str] | None) -> dict[str, str]:
     """``["weight_decay=0.1", "schedule=cosine"]`` (the CLI's ``--recipe``) as a dict;
     values stay text (:meth:`LawCard.check` reads them by field type)."""
     recipe: dict[str, str] = {}
+    if items is not None and (isinstance(items, str) or not isinstance(items, (list, tuple))):
+        raise InputError(f"recipe items must be a list of KEY=VALUE strings, got {show(items)}")
     for item in items or ():
+        if not isinstance(item, str):
+            raise InputError(f"--recipe {show(item)}: expected KEY=VALUE text, e.g. weight_decay=0.1")
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
@@ -278,34 +301,49 @@ def _coerce(name: str, value: Any, where: str) -> Any:
                 if text in _TRUE + _FALSE:
                     return text in _TRUE
                 raise ValueError(value)
-            if isinstance(value, (bool, int)) and value in (0, 1):
+            if isinstance(value, (bool, np.bool_, int, np.integer)) and value in (0, 1):
                 return bool(value)
             raise ValueError(value)
         if name in STR_FIELDS:
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(value)
             return value.strip()
-        if isinstance(value, bool):
+        if isinstance(value, (bool, np.bool_)):
             raise ValueError(value)
-        number = float(value)
-        if not math.isfinite(number) or number < 0:
+        x = float(value.strip() if isinstance(value, str) else value)
+        least = 1 if name in ("seq_len", "base_width", "base_depth") else 0
+        if not math.isfinite(x) or x < least or x > FIELD_MAX.get(name, math.inf):
             raise ValueError(value)
         if name in INT_FIELDS:
-            if number != int(number):
+            if x != int(x):
                 raise ValueError(value)
-            return int(number)
-        return number
-    except (TypeError, ValueError):
+            return int(x)
+        return x
+    except (TypeError, ValueError, OverflowError):
         kind = (
             "true or false"
             if name in BOOL_FIELDS
             else "a name"
             if name in STR_FIELDS
+            else "a positive integer"
+            if name in ("seq_len", "base_width", "base_depth")
             else "a non-negative integer"
             if name in INT_FIELDS
             else "a non-negative number"
         )
+        if name in FIELD_MAX:
+            kind += f" up to {FIELD_MAX[name]:g}"
         raise InputError(f"{where} {name} must be {kind}, got {show(value)}") from None
+
+
+def _range(name: str, value: Any) -> tuple[float, float]:
+    """A domain field as (min, max): two positive finite numbers, min <= max."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise InputError(f"LawCard.{name} must be (min, max), got {show(value)}")
+    low, high = (number(v, f"LawCard.{name}", low=0, low_open=True) for v in value)
+    if low > high:
+        raise InputError(f"LawCard.{name} must be (min, max) with min <= max, got {show(value)}")
+    return low, high
 
 
 def _agree(name: str, mine: Any, theirs: Any) -> bool:

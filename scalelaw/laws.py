@@ -34,15 +34,13 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalelaw.atomic import atomic_write_text
-from scalelaw.exceptions import InputError, LawFileError
+from scalelaw.exceptions import InputError, LawFileError, show
 from scalelaw.lawcard import LawCard
 from scalelaw.prediction import build_prediction
 from scalelaw.results import (
@@ -54,6 +52,7 @@ from scalelaw.results import (
     level,
     resolve_alpha,
 )
+from scalelaw.validate import existing_file, is_number, number, positive_array, strict_json, write_text
 
 FORMAT_VERSION = 1
 TERMS = ("N", "D")
@@ -84,6 +83,12 @@ CROSS_RECIPE_SOURCE = (
     "D 4e9-1e11 differ by RMS 0.72 in ln (lr and B); one recipe's sd 0.72/sqrt(2) = 0.51"
 )
 MAX_LOG = 700.0  # exp() of more overflows float64; such an interval is "unbounded" anyway
+# Largest magnitude a law's coefficients may have (log scale for power laws). Fitted lr and
+# batch exponents lie within +-2 and degenerate bootstrap draws reach 10-50 (module
+# docstring); these bounds only keep the arithmetic finite.
+MAX_COEF = 1e6
+MAX_LOSS_COEF = 1e100  # E, A, B in nats/token (A ~ 400 at Chinchilla's alpha 0.34)
+MAX_LOSS_EXPONENT = 1e3  # alpha, beta: fits search 0.02-1.5 (scalelaw.losslaw.EXPONENT_RANGE)
 
 
 def robust_sd(values: np.ndarray, alpha: float = 2 * stats.norm.cdf(-1.0)) -> np.ndarray:
@@ -107,9 +112,22 @@ def _log_interval(center: np.ndarray, half: np.ndarray) -> tuple[Any, Any]:
     return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)
 
 
+def _query(model_size: Any, tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) where a law is evaluated: positive finite numbers or arrays of them,
+    broadcast together; anything else is an :class:`InputError` naming the argument."""
+    n = positive_array(model_size, "model_size")
+    d = positive_array(tokens, "tokens")
+    try:
+        return np.broadcast_arrays(n, d)
+    except ValueError:
+        raise InputError(
+            f"model_size and tokens have shapes {n.shape} and {d.shape}, which do not broadcast"
+        ) from None
+
+
 def _log_features(terms: tuple[str, ...], model_size: Any, tokens: Any) -> np.ndarray:
     """Design rows [1, log N?, log D?] with shape (*broadcast shape, 1 + len(terms))."""
-    n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
+    n, d = _query(model_size, tokens)
     cols = {"N": np.log(n), "D": np.log(d)}
     return np.stack([np.ones_like(n), *[cols[t] for t in terms]], axis=-1)
 
@@ -152,6 +170,7 @@ class _BootstrapIntervals:
             sd = np.hypot(sd, self.recipe_sd)
         else:
             sd = spread
+        sd = np.where(np.isnan(sd), np.inf, sd)  # draws too wild to give a spread: unbounded
         center = np.log(np.asarray(self(model_size, tokens), dtype=float))
         return _log_interval(center, z * sd)
 
@@ -193,13 +212,9 @@ class PowerLaw(_BootstrapIntervals):
     recipe_sd: float = 0.0
 
     def __post_init__(self) -> None:
-        unknown = set(self.exponents) - set(TERMS)
-        if unknown:
-            raise InputError(f"{self.quantity}: unknown term(s) {sorted(unknown)}; use N and D")
-        if self.bound is not None and self.bound not in BOUNDS:
-            raise InputError(f"{self.quantity}: bound must be None, 'upper' or 'lower', got {self.bound!r}")
-        if self.draws is not None and np.shape(self.draws)[1:] != (1 + len(self.exponents),):
-            raise InputError(f"{self.quantity}: draws must have {1 + len(self.exponents)} columns")
+        where = self.quantity if isinstance(self.quantity, str) else "PowerLaw"
+        for name, value in _power_fields(vars(self), where).items():
+            object.__setattr__(self, name, value)
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -214,14 +229,17 @@ class PowerLaw(_BootstrapIntervals):
         return np.array([self.log_coef, *[self.exponents[t] for t in self.terms]])
 
     def __call__(self, model_size: Any, tokens: Any) -> Any:
-        value = np.exp(_log_features(self.terms, model_size, tokens) @ self.params)
+        with np.errstate(over="ignore", under="ignore"):  # inf / 0: refused where an answer is given
+            value = np.exp(_log_features(self.terms, model_size, tokens) @ self.params)
         return float(value) if value.ndim == 0 else value
 
     def _log_draws(self, model_size: Any, tokens: Any) -> np.ndarray | None:
         """log(prediction) at (N, D) under each bootstrap draw: shape (..., n_draws)."""
         if self.draws is None or len(self.draws) < 2:
             return None
-        return _log_features(self.terms, model_size, tokens) @ np.asarray(self.draws).T
+        features = _log_features(self.terms, model_size, tokens)
+        with np.errstate(over="ignore", invalid="ignore"):  # wild draws: an unbounded interval
+            return features @ np.asarray(self.draws).T
 
     def log_spread(self, model_size: Any, tokens: Any) -> np.ndarray | None:
         """Spread of log(prediction) over the bootstrap draws (:func:`robust_sd`)."""
@@ -279,22 +297,141 @@ class PowerLaw(_BootstrapIntervals):
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PowerLaw:
-        return cls(
-            quantity=d["quantity"],
-            unit=d["unit"],
-            log_coef=float(d["log_coef"]),
-            exponents={k: float(v) for k, v in d["exponents"].items()},
-            resid_sd=float(d.get("resid_sd", 0.0)),
-            se=None if d.get("se") is None else tuple(float(x) for x in d["se"]),
-            draws=None if d.get("draws") is None else np.asarray(d["draws"], dtype=float),
-            bound=d.get("bound"),
-            determined=bool(d.get("determined", True)),
-            caveat=str(d.get("caveat", "")),
-            calibration=float(d.get("calibration", 1.0)),
-            resid_calibration=float(d.get("resid_calibration", 1.0)),
-            recipe_sd=float(d.get("recipe_sd", 0.0)),
+    def from_dict(cls, d: dict[str, Any], where: str = "power law") -> PowerLaw:
+        """The law :meth:`to_dict` wrote; ``where`` names it (its key in a law file) in
+        errors. Every field is checked (:func:`_power_fields`)."""
+        d = _object(d, where)
+        missing = [k for k in ("quantity", "unit", "log_coef", "exponents") if k not in d]
+        if missing:
+            raise InputError(f"{where}: {_missing(missing)}")
+        required = ("quantity", "unit", "log_coef", "exponents")
+        fields = {k: v for k, v in d.items() if k in POWER_FIELDS and (v is not None or k in required)}
+        unknown = sorted(str(k) for k in set(d) - set(POWER_FIELDS))
+        if unknown:
+            raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(POWER_FIELDS)}")
+        return cls(**_power_fields(fields, where))
+
+
+POWER_FIELDS = (
+    "quantity",
+    "unit",
+    "log_coef",
+    "exponents",
+    "resid_sd",
+    "se",
+    "draws",
+    "bound",
+    "determined",
+    "caveat",
+    "calibration",
+    "resid_calibration",
+    "recipe_sd",
+)
+
+
+def _missing(keys: list[str]) -> str:
+    """'missing key 'source'' (and the others, if several)."""
+    return f"missing key {keys[0]!r}" + (f" (and {', '.join(map(repr, keys[1:]))})" if len(keys) > 1 else "")
+
+
+def _object(d: Any, where: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise InputError(f"{where} must be a JSON object (a dict), got {show(d)}")
+    return d
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text, got {show(value)}")
+    return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be true or false, got {show(value)}")
+    return bool(value)
+
+
+def _draws(value: Any, name: str, columns: int, limit: float = MAX_COEF) -> np.ndarray:
+    """Bootstrap draws as a finite float array of shape (n, columns)."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged rows
+        array = np.asarray([None])
+    if array.dtype.kind == "O":
+        try:
+            array = np.asarray(value, dtype=float) if all(map(is_number, array.ravel())) else array
+        except (TypeError, ValueError):
+            pass
+    if array.dtype.kind not in "iuf" or array.ndim != 2 or array.shape[1] != columns:
+        raise InputError(
+            f"{name} must be a list of rows of {columns} numbers each, got "
+            + (f"shape {array.shape}" if array.dtype.kind in "iufb" else f"{show(value)[:80]}")
         )
+    array = array.astype(float)
+    ok = np.isfinite(array) & (np.abs(array) <= limit)
+    if not ok.all():
+        raise InputError(
+            f"{name} must hold finite numbers of at most {limit:g} in size, got {show(array[~ok][0])}"
+        )
+    return array
+
+
+def _power_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """A power law's fields checked and converted (names in errors start with ``where``):
+    finite coefficients, exponents only for N and D, a non-negative ``resid_sd``, draws
+    of the right shape, positive interval factors."""
+    out: dict[str, Any] = {}
+    for key in ("quantity", "unit"):
+        if key in raw:
+            out[key] = _text(raw[key], f"{where}.{key}")
+    if "log_coef" in raw:
+        out["log_coef"] = number(raw["log_coef"], f"{where}.log_coef", low=-MAX_COEF, high=MAX_COEF)
+    if "exponents" in raw:
+        exponents = raw["exponents"]
+        if not isinstance(exponents, dict):
+            raise InputError(
+                f'{where}.exponents must be an object of term: exponent, e.g. {{"N": -0.7, "D": 0.3}}, '
+                f"got {show(exponents)}"
+            )
+        unknown = sorted(str(k) for k in set(exponents) - set(TERMS))
+        if unknown:
+            raise InputError(f"{where}.exponents: unknown term(s) {unknown}; use N and D")
+        out["exponents"] = {
+            t: number(v, f"{where}.exponents.{t}", low=-MAX_COEF, high=MAX_COEF) for t, v in exponents.items()
+        }
+    for key, low, low_open in (
+        ("resid_sd", 0.0, False),
+        ("calibration", 0.0, True),
+        ("resid_calibration", 0.0, True),
+        ("recipe_sd", 0.0, False),
+    ):
+        if key in raw:
+            out[key] = number(raw[key], f"{where}.{key}", low=low, low_open=low_open, high=MAX_COEF)
+    n_terms = len(out.get("exponents", raw.get("exponents", ())))
+    if raw.get("se") is not None:
+        se = raw["se"]
+        if isinstance(se, (str, bytes, dict)) or not hasattr(se, "__len__") or len(se) != 1 + n_terms:
+            raise InputError(
+                f"{where}.se must be a list of {1 + n_terms} standard errors or null, got {show(se)}"
+            )
+        # NaN (null in JSON): a standard error the fit could not give
+        out["se"] = tuple(math.nan if v is None else _se(v, f"{where}.se") for v in se)
+    if raw.get("draws") is not None:
+        out["draws"] = _draws(raw["draws"], f"{where}.draws", 1 + n_terms)
+    if raw.get("bound") is not None and raw["bound"] not in BOUNDS:
+        raise InputError(f"{where}.bound must be null, 'upper' or 'lower', got {show(raw['bound'])}")
+    if "determined" in raw:
+        out["determined"] = _flag(raw["determined"], f"{where}.determined")
+    if "caveat" in raw:
+        out["caveat"] = _text(raw["caveat"], f"{where}.caveat")
+    return {**raw, **out}
+
+
+def _se(value: Any, name: str) -> float:
+    if is_number(value) and math.isnan(float(value)):
+        return math.nan
+    return number(value, name, low=0, high=MAX_COEF)
 
 
 CALIBRATION_MIN_RATIOS = 4  # fewer held-out optima than this: a law's intervals stay uncalibrated
@@ -339,6 +476,10 @@ class LossLaw(_BootstrapIntervals, FittedResults):
     draws: np.ndarray | None = field(default=None, compare=False, repr=False)
     method: str = ""
 
+    def __post_init__(self) -> None:
+        for name, value in _loss_fields(vars(self), "loss").items():
+            object.__setattr__(self, name, value)
+
     @property
     def vector(self) -> np.ndarray:
         """(E, A, B, alpha, beta) as an array (``params`` is the same as a Series by term)."""
@@ -353,8 +494,9 @@ class LossLaw(_BootstrapIntervals, FittedResults):
 
     def predict(self, model_size: Any, tokens: Any) -> Any:
         """Predicted loss: a float for scalar inputs, an array for array inputs."""
-        n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
-        value = self.E + self.A / n**self.alpha + self.B / d**self.beta
+        n, d = _query(model_size, tokens)
+        with np.errstate(over="ignore", under="ignore"):  # N^alpha -> inf: that term is 0
+            value = self.E + self.A / n**self.alpha + self.B / d**self.beta
         return float(value) if value.ndim == 0 else value
 
     __call__ = predict
@@ -365,7 +507,7 @@ class LossLaw(_BootstrapIntervals, FittedResults):
         ``mean_ci_upper`` (the law's own uncertainty) and ``obs_ci_lower`` /
         ``obs_ci_upper`` (one new run: adds the residual scatter), at (1 - alpha),
         default 80% (``predict`` stays the plain number, as in ``law(N, D)``)."""
-        n, d = (np.atleast_1d(np.asarray(x, float)) for x in np.broadcast_arrays(model_size, tokens))
+        n, d = (np.atleast_1d(x) for x in _query(model_size, tokens))
         frame = pd.DataFrame({"params": n, "tokens": d, "mean": np.atleast_1d(self.predict(n, d))})
         for kind, prefix in (("mean", "mean_ci"), ("prediction", "obs_ci")):
             band = self.interval(n, d, alpha=alpha, kind=kind)
@@ -377,8 +519,9 @@ class LossLaw(_BootstrapIntervals, FittedResults):
         """log(loss) at (N, D) under each bootstrap draw: shape (..., n_draws)."""
         if self.draws is None or len(self.draws) < 2:
             return None
-        n, d = np.broadcast_arrays(np.asarray(model_size, float), np.asarray(tokens, float))
-        return np.log(self.evaluate(self.draws, n[..., None], d[..., None]))
+        n, d = _query(model_size, tokens)
+        with np.errstate(over="ignore", under="ignore"):
+            return np.log(self.evaluate(self.draws, n[..., None], d[..., None]))
 
     def formula(self) -> str:
         return f"loss = {self.E:.4g} + {self.A:.4g} / N^{self.alpha:.3f} + {self.B:.4g} / D^{self.beta:.3f}"
@@ -413,14 +556,50 @@ class LossLaw(_BootstrapIntervals, FittedResults):
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LossLaw:
-        return cls(
-            **{k: float(d[k]) for k in LOSS_PARAMS},
-            resid_sd=float(d.get("resid_sd", 0.0)),
-            n_points=int(d.get("n_points", 0)),
-            draws=None if d.get("draws") is None else np.asarray(d["draws"], float),
-            method=str(d.get("method", "")),
-        )
+    def from_dict(cls, d: dict[str, Any], where: str = "loss") -> LossLaw:
+        """The law :meth:`to_dict` wrote; every field checked (:func:`_loss_fields`)."""
+        d = _object(d, where)
+        missing = [k for k in LOSS_PARAMS if k not in d]
+        if missing:
+            raise InputError(f"{where}: {_missing(missing)}")
+        unknown = sorted(str(k) for k in set(d) - set(LOSS_FIELDS))
+        if unknown:
+            raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(LOSS_FIELDS)}")
+        fields = {k: v for k, v in d.items() if v is not None or k in LOSS_PARAMS}
+        return cls(**_loss_fields(fields, where))
+
+
+LOSS_FIELDS = (*LOSS_PARAMS, "resid_sd", "n_points", "draws", "method")
+
+
+def _loss_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """A loss law's fields checked and converted: E, A, B >= 0 and alpha, beta > 0, all
+    finite (a negative exponent makes the loss grow with N or D without bound), a
+    non-negative ``resid_sd`` and ``n_points``, draws of five finite columns obeying the
+    same signs."""
+    out: dict[str, Any] = {}
+    for key in LOSS_PARAMS:
+        if key in raw:
+            positive = key in ("alpha", "beta")
+            high = MAX_LOSS_EXPONENT if positive else MAX_LOSS_COEF
+            out[key] = number(raw[key], f"{where}.{key}", low=0, low_open=positive, high=high)
+    if "resid_sd" in raw:
+        out["resid_sd"] = number(raw["resid_sd"], f"{where}.resid_sd", low=0, high=MAX_COEF)
+    if "n_points" in raw:
+        out["n_points"] = number(raw["n_points"], f"{where}.n_points", low=0, integral=True)
+    if raw.get("draws") is not None:
+        draws = _draws(raw["draws"], f"{where}.draws", len(LOSS_PARAMS), MAX_LOSS_COEF)
+        bad = (draws[:, :3] < 0).any(axis=1) | (draws[:, 3:] <= 0).any(axis=1)
+        bad |= (draws[:, :3] > MAX_LOSS_COEF).any(axis=1) | (draws[:, 3:] > MAX_LOSS_EXPONENT).any(axis=1)
+        if bad.any():
+            raise InputError(
+                f"{where}.draws: row {int(np.flatnonzero(bad)[0])} has an E, A or B outside "
+                f"[0, {MAX_LOSS_COEF:g}] or an alpha or beta outside (0, {MAX_LOSS_EXPONENT:g}]"
+            )
+        out["draws"] = draws
+    if "method" in raw:
+        out["method"] = _text(raw["method"], f"{where}.method")
+    return {**raw, **out}
 
 
 @dataclass(frozen=True)
@@ -450,6 +629,30 @@ class HyperparameterLaw(FittedResults):
     optima: pd.DataFrame | None = field(default=None, compare=False, repr=False)
     card: LawCard | None = None
     timescale: PowerLaw | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("name", "source", "method"):
+            _text(getattr(self, key), key)
+        for key, kind, optional in (
+            ("lr", PowerLaw, False),
+            ("batch_size", PowerLaw, False),
+            ("loss", LossLaw, True),
+            ("timescale", PowerLaw, True),
+            ("card", LawCard, True),
+        ):
+            value = getattr(self, key)
+            if not (isinstance(value, kind) or (optional and value is None)):
+                what = kind.__name__ + (" or None" if optional else "")
+                raise InputError(f"{key} must be a {what}, got {show(value)}")
+        if self.fit_range is not None:
+            object.__setattr__(self, "fit_range", _fit_range(self.fit_range, "fit_range"))
+        if isinstance(self.notes, str) or not all(isinstance(n, str) for n in self.notes):
+            raise InputError(f"notes must be a list of text lines, got {show(self.notes)}")
+        object.__setattr__(self, "notes", tuple(self.notes))
+        if not isinstance(self.settings, dict):
+            raise InputError(f"settings must be a dict, got {show(self.settings)}")
+        if self.optima is not None and not isinstance(self.optima, pd.DataFrame):
+            raise InputError(f"optima must be a DataFrame or None, got {type(self.optima).__name__}")
 
     def predict(
         self,
@@ -594,50 +797,159 @@ class HyperparameterLaw(FittedResults):
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """JSON text of the law; also written atomically to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=True)
+        """JSON text of the law (strict JSON: a NaN, e.g. a standard error the fit could not
+        give, is written as null); also written atomically to ``path`` when given."""
+        text = json.dumps(strict_json(self.to_dict()), indent=1, allow_nan=False)
         if path is not None:
-            atomic_write_text(Path(path), text)
+            write_text(path, text, "the law")
         return text
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> HyperparameterLaw:
+        """The law :meth:`to_dict` wrote. Every field is checked: a missing or unknown key,
+        text where a number belongs, NaN, an infinite or sign-wrong coefficient, a list of
+        the wrong shape raise :class:`LawFileError` naming ``source`` and the key."""
         if not isinstance(d, dict) or d.get("format") != "scalelaw.law":
             raise LawFileError(f'{source}: not a scalelaw law file (missing "format": "scalelaw.law")')
-        if d.get("version") != FORMAT_VERSION:
+        if d.get("version") != FORMAT_VERSION or isinstance(d.get("version"), bool):
             raise LawFileError(f"{source}: law file version {d.get('version')!r} is not {FORMAT_VERSION}")
+        unknown = sorted(str(k) for k in set(d) - set(LAW_KEYS))
+        if unknown:
+            raise LawFileError(f"{source}: unknown key(s) {unknown}; valid keys: {', '.join(LAW_KEYS)}")
+        missing = [k for k in ("name", "source", "method", "lr", "batch_size") if k not in d]
+        if missing:
+            raise LawFileError(f"{source}: {_missing(missing)}")
         try:
             return cls(
-                name=d["name"],
-                source=d["source"],
-                method=d["method"],
-                lr=PowerLaw.from_dict(d["lr"]),
-                batch_size=PowerLaw.from_dict(d["batch_size"]),
-                loss=None if d.get("loss") is None else LossLaw.from_dict(d["loss"]),
-                fit_range=None
-                if d.get("fit_range") is None
-                else {k: (float(v[0]), float(v[1])) for k, v in d["fit_range"].items()},
-                notes=tuple(d.get("notes", ())),
-                settings=dict(d.get("settings", {})),
-                optima=None if d.get("optima") is None else pd.DataFrame(d["optima"]),
-                card=None if d.get("card") is None else LawCard.from_dict(d["card"]),
-                timescale=None if d.get("timescale") is None else PowerLaw.from_dict(d["timescale"]),
+                name=_text(d["name"], "name"),
+                source=_text(d["source"], "source"),
+                method=_text(d["method"], "method"),
+                lr=PowerLaw.from_dict(d["lr"], "lr"),
+                batch_size=PowerLaw.from_dict(d["batch_size"], "batch_size"),
+                loss=None if d.get("loss") is None else LossLaw.from_dict(d["loss"], "loss"),
+                fit_range=None if d.get("fit_range") is None else _fit_range(d["fit_range"], "fit_range"),
+                notes=_notes(d.get("notes") or []),
+                settings=_settings(d.get("settings") or {}),
+                optima=None if d.get("optima") in (None, []) else _optima(d["optima"]),  # []: no cells
+                card=None if d.get("card") is None else _card(d["card"]),
+                timescale=None
+                if d.get("timescale") is None
+                else PowerLaw.from_dict(d["timescale"], "timescale"),
             )
-        except KeyError as err:
-            raise LawFileError(f"{source}: missing key {err.args[0]!r}") from None
-        except (TypeError, ValueError) as err:  # InputError (a bad card) is a ValueError
-            raise LawFileError(f"{source}: malformed law ({err})") from None
+        except InputError as err:
+            raise LawFileError(f"{source}: {err}") from None
+
+
+LAW_KEYS = (
+    "format",
+    "version",
+    "name",
+    "source",
+    "method",
+    "lr",
+    "batch_size",
+    "loss",
+    "fit_range",
+    "notes",
+    "settings",
+    "optima",
+    "card",
+    "timescale",
+)
+# Per-cell optima columns that summaries, the report and the weight-decay rule read.
+OPTIMA_COLUMNS = (
+    "params",
+    "tokens",
+    "lr_opt",
+    "lr_opt_lo",
+    "lr_opt_hi",
+    "batch_size_opt",
+    "batch_size_opt_lo",
+    "batch_size_opt_hi",
+    "loss_opt",
+    "bracketed",
+)
+
+
+def _fit_range(value: Any, where: str) -> dict[str, tuple[float, float]]:
+    """``{"N": [min, max], "D": [min, max]}``: positive finite, min <= max."""
+    if not isinstance(value, dict) or set(value) != set(TERMS):
+        raise InputError(f'{where} must be {{"N": [min, max], "D": [min, max]}}, got {show(value)}')
+    out = {}
+    for term in TERMS:
+        pair = value[term]
+        if isinstance(pair, (str, bytes, dict)) or not hasattr(pair, "__len__") or len(pair) != 2:
+            raise InputError(f"{where}.{term} must be [min, max], got {show(pair)}")
+        low, high = (number(v, f"{where}.{term}", low=0, low_open=True) for v in pair)
+        if low > high:
+            raise InputError(f"{where}.{term} must be [min, max] with min <= max, got {show(pair)}")
+        out[term] = (low, high)
+    return out
+
+
+def _notes(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        raise InputError(f"notes must be a list of text lines, got {show(value)}")
+    return tuple(value)
+
+
+def _settings(value: Any) -> dict[str, Any]:
+    """The fit's settings; the ones summaries format are checked as numbers."""
+    settings = {k: v for k, v in _object(value, "settings").items() if v is not None}  # null: unknown
+    for key, low, high in (("average_weight", 0, 1), ("average_folds", 0, None), ("interaction", None, None)):
+        if key in settings:
+            number(settings[key], f"settings.{key}", low=low, high=high)
+    if "calibration" in settings:
+        c = _object(settings["calibration"], "settings.calibration")
+        for key in ("folds", "lr_points", "batch_points", "lr", "batch_size", "lr_resid", "batch_resid"):
+            required = key not in ("lr_resid", "batch_resid")
+            if key in c or required:
+                number(c.get(key), f"settings.calibration.{key}", low=0)
+    return settings
+
+
+def _optima(value: Any) -> pd.DataFrame:
+    """The per-cell optima records: the columns that are read, with numbers that are numbers
+    (missing as null), positive N and D."""
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise InputError(f"optima must be a list of cell records (objects), got {show(value)[:80]}")
+    table = pd.DataFrame(value)
+    missing = [c for c in OPTIMA_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"optima: the cell records miss column(s) {missing}")
+    for col in OPTIMA_COLUMNS:
+        for row, v in enumerate(table[col]):
+            if col == "bracketed":
+                _flag(v, f"optima[{row}].bracketed")
+            elif col in ("params", "tokens", "lr_opt", "batch_size_opt", "loss_opt"):
+                number(v, f"optima[{row}].{col}", low=0, low_open=True)
+            elif v is not None and not (is_number(v) and math.isnan(float(v))):
+                number(v, f"optima[{row}].{col}", low=0, low_open=True)
+    return table
+
+
+def _card(value: Any) -> LawCard:
+    try:
+        return LawCard.from_dict(value)
+    except InputError as err:
+        raise InputError(f"card: {err}") from None
 
 
 def load_law(path: str | os.PathLike) -> HyperparameterLaw:
-    """Load a law saved with :meth:`HyperparameterLaw.to_json`."""
-    path = Path(path)
-    if not path.is_file():
-        raise LawFileError(f"{path}: no such file")
+    """Load a law saved with :meth:`HyperparameterLaw.to_json`.
+
+    Raises :class:`LawFileError` naming the file (and the key) for a missing or unreadable
+    file, text that is not JSON, and any field that does not hold what it should
+    (:meth:`HyperparameterLaw.from_dict`)."""
+    path = existing_file(path, "law path", LawFileError)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise LawFileError(f"{path}: not valid JSON ({err})") from None
+    except OSError as err:
+        raise LawFileError(f"{path}: cannot read the file ({err.strerror or err})") from None
+    except RecursionError:
+        raise LawFileError(f"{path}: not a law file (nested too deeply)") from None
     return HyperparameterLaw.from_dict(data, source=str(path))
 
 

@@ -33,14 +33,13 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from scalelaw.atomic import atomic_write_text
+from scalelaw import validate
 from scalelaw.exceptions import FitError, InputError
 from scalelaw.laws import HyperparameterLaw, LossLaw, robust_sd
 from scalelaw.losslaw import optimal_model_size
@@ -73,12 +72,20 @@ def _span(iv: tuple[float, float] | None) -> float:
     return math.inf if iv[0] <= 0 or not math.isfinite(iv[1]) else iv[1] / iv[0]
 
 
-def _positive(label: str, value: Any, unit: str = "") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(f"{label} must be a positive finite number{unit}, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"{label} must be a positive finite number{unit}, got {value!r}")
-    return float(value)
+def _positive(label: str, value: Any, unit: str = "", high: float | None = None) -> float:
+    return validate.positive(value, label, unit=unit, high=high)
+
+
+def _check_split(compute: float, n: float, d: float, how: str) -> None:
+    """N and D of a plan inside scalelaw's bounds (a model of at least 1 parameter trained
+    on at least 1 token, neither beyond :mod:`scalelaw.validate`'s bounds), or an
+    InputError saying which input put them there."""
+    for what, value, high in (("N", n, validate.MAX_PARAMS), ("D", d, validate.MAX_TOKENS)):
+        if not (1 <= value <= high):
+            raise InputError(
+                f"compute {compute:.3g} FLOPs {how} gives {what} = {value:.3g}, outside [1, {high:.3g}] "
+                "(scalelaw's bounds): use a budget or ratio nearer real training runs"
+            )
 
 
 def _resolve(law: HyperparameterLaw | str | os.PathLike | None) -> tuple[HyperparameterLaw, list[str]]:
@@ -159,10 +166,13 @@ def frontier(
     """
     alpha = check_alpha(alpha)
     loss = _loss_law(law, "the frontier")
-    c = np.atleast_1d(np.asarray(compute, float))
-    if not np.all(np.isfinite(c) & (c > 0)):
-        raise InputError(f"compute must be positive finite numbers of FLOPs, got {compute!r}")
-    n = optimal_model_size(loss.vector, c)
+    c = np.atleast_1d(validate.positive_array(compute, "compute (FLOPs)", high=validate.MAX_COMPUTE))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        n = optimal_model_size(loss.vector, c)
+    if not np.all(np.isfinite(n) & (n > 0)):
+        raise InputError(
+            f"the loss law {loss.formula()} has no finite compute-optimal N at some of these budgets"
+        )
     d = c / (6.0 * n)
     frame = pd.DataFrame({"compute": c, "params": n, "tokens": d})
     band = _log_band(np.log(n), _log_split_draws(loss, c), alpha)
@@ -401,9 +411,9 @@ class Plan(FittedResults):
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """JSON text of the plan; also written atomically to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        text = json.dumps(validate.strict_json(self.to_dict()), indent=2, allow_nan=False)
         if path is not None:
-            atomic_write_text(Path(path), text)
+            validate.write_text(path, text, "the plan")
         return text
 
     @classmethod
@@ -469,13 +479,14 @@ def plan(
         draws, and the :func:`scalelaw.predict` prediction at (N*, D*): lr, batch size
         (tokens, sequences), loss and their intervals; ``warnings``.
     """
-    compute = _positive("compute", compute, " of FLOPs (C = 6ND)")
+    compute = _positive("compute", compute, " FLOPs (C = 6ND)", high=validate.MAX_COMPUTE)
     alpha = check_alpha(alpha)
     resolved, warnings = _resolve(law)
     if tokens_per_param is not None:
-        r = _positive("tokens_per_param", tokens_per_param, " (D / N)")
+        r = _positive("tokens_per_param", tokens_per_param, " (D / N)", high=validate.MAX_TOKENS)
         n = math.sqrt(compute / (6.0 * r))
         d = r * n
+        _check_split(compute, n, d, f"at tokens_per_param {r:g}")
         n_iv = d_iv = None
         exponents = None
     else:
@@ -486,11 +497,19 @@ def plan(
                 "D = r N instead, or use a law with a loss law (the default law has one)"
             )
         loss = _loss_law(resolved, "the planner")
-        n = float(optimal_model_size(loss.vector, compute))
-        d = compute / (6.0 * n)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            n = float(optimal_model_size(loss.vector, compute))
+        d = compute / (6.0 * n) if n > 0 else math.inf
+        _check_split(compute, n, d, f"split the loss-optimal way by {resolved.name!r}'s loss law")
         n_iv = _split_interval(loss, compute, alpha)
         d_iv = None if n_iv is None else (compute / (6.0 * n_iv[1]), compute / (6.0 * n_iv[0]))
         exponents = {"N": loss.beta / (loss.alpha + loss.beta), "D": loss.alpha / (loss.alpha + loss.beta)}
+    seq_len = validate.seq_len(seq_len)
+    if d < seq_len:
+        raise InputError(
+            f"compute {compute:.3g} FLOPs gives D = {d:.3g} tokens, less than one sequence of seq_len "
+            f"{seq_len}: plan a larger budget or give a shorter seq_len"
+        )
     prediction = predict(n, d, law=resolved, seq_len=seq_len, alpha=alpha, recipe=recipe)
     determined = not _span(n_iv) > UNDETERMINED_SPAN  # nan (no interval): True
     if not determined:
@@ -531,10 +550,16 @@ def best_tokens(
     D = (beta B N^alpha / (alpha A))^(1 / beta). ``plan(compute=6 * N * best_tokens(N))``
     returns N again. ``law``: as :func:`plan`, or a :class:`LossLaw`.
     """
-    n = _positive("model_size", model_size, " (non-embedding parameters)")
+    n = validate.model_size(model_size)
     loss = _loss_law(law, "best_tokens")
     _, a, b, alpha, beta = loss.vector
-    return float(math.exp((math.log(beta * b / (alpha * a)) + alpha * math.log(n)) / beta))
+    log_d = (math.log(beta * b / (alpha * a)) + alpha * math.log(n)) / beta
+    if not log_d <= math.log(validate.MAX_TOKENS):
+        raise InputError(
+            f"the loss law {loss.formula()} puts the compute-optimal D for N = {n:.3g} at e^{log_d:.4g} "
+            f"tokens, beyond scalelaw's bound of {validate.MAX_TOKENS:.3g}"
+        )
+    return float(math.exp(log_d))
 
 
 def cheapest_compute(
@@ -552,7 +577,7 @@ def cheapest_compute(
     law's irreducible loss, is an :class:`InputError`: no compute reaches it.
     ``plan(compute=cheapest_compute(L)).loss`` is L again.
     """
-    target = _positive("loss", loss, " (nats/token)")
+    target = _positive("loss", loss, " nats/token")
     law_ = _loss_law(law, "cheapest_compute")
     e, a, b, alpha, beta = (float(x) for x in law_.vector)
     if target <= e:
@@ -569,14 +594,29 @@ def cheapest_compute(
             return float(np.logaddexp(math.log(a) - alpha * x, math.log(b) - beta * (log_r + x))) - log_gap
 
         low, high = -10.0, 10.0
-        while excess(high) > 0:
+        while excess(high) > 0 and high < 1e3:  # N = e^1000 is far past any bound
             high *= 2
-        while excess(low) < 0:
+        while excess(low) < 0 and low > -1e3:
             low *= 2
+        if excess(high) > 0 or excess(low) < 0:
+            raise InputError(
+                f"loss {target:g} with tokens_per_param {r:g} is out of reach of {law_.formula()} "
+                "within scalelaw's bounds on N and D"
+            )
         log_n = optimize.brentq(excess, low, high, xtol=1e-12, rtol=1e-14)
-        return 6.0 * r * math.exp(2 * log_n)
+        return _compute_or_refuse(math.log(6.0 * r) + 2 * log_n, target, law_)
     # L*(C) - E = (1 + alpha / beta) A G^-alpha (C / 6)^(-alpha beta / (alpha + beta))
     log_g = (math.log(alpha * a) - math.log(beta * b)) / (alpha + beta)
     scale = math.log1p(alpha / beta) + math.log(a) - alpha * log_g
     log_k = (math.log(target - e) - scale) * -(alpha + beta) / (alpha * beta)
-    return 6.0 * math.exp(log_k)
+    return _compute_or_refuse(math.log(6.0) + log_k, target, law_)
+
+
+def _compute_or_refuse(log_c: float, target: float, law: LossLaw) -> float:
+    """exp(log_c) FLOPs, or an InputError when that is beyond scalelaw's compute bound."""
+    if not log_c <= math.log(validate.MAX_COMPUTE):
+        raise InputError(
+            f"loss {target:g} needs about e^{log_c:.4g} FLOPs under {law.formula()}, beyond scalelaw's "
+            f"bound of {validate.MAX_COMPUTE:.3g}: pick a loss further above E = {law.E:.4g}"
+        )
+    return float(math.exp(log_c))

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from scipy import stats
 
-from scalelaw.exceptions import InputError
+from scalelaw import validate
+from scalelaw.exceptions import InputError, show
 from scalelaw.lawcard import LawCard
 from scalelaw.results import check_alpha
 from scalelaw.target import TargetShape, group_settings, warmup_for, weight_decay_for
@@ -377,6 +378,8 @@ def build_prediction(
     """
     alpha = check_alpha(alpha)
     confidence = 1.0 - alpha
+    if not _is_law(law):
+        raise InputError(f"law must be a HyperparameterLaw, got {type(law).__name__}")
     if shape is not None:
         if not isinstance(shape, TargetShape):
             raise InputError(f"shape must be a scalelaw.TargetShape, got {type(shape).__name__}")
@@ -384,16 +387,25 @@ def build_prediction(
         seq_len = shape.seq_len
     elif model_size is None:
         raise InputError("give model_size (non-embedding parameters) or shape=TargetShape(...) to derive it")
-    for label, value in (("model_size", model_size), ("tokens", tokens), ("seq_len", seq_len)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise InputError(f"{label} must be a positive finite number, got {value!r}")
+    n, d = validate.model_size(model_size), validate.tokens(tokens)
+    seq_len = validate.seq_len(seq_len)
+    if seq_len > d:
+        raise InputError(
+            f"seq_len {show(seq_len)} is longer than the whole run's tokens {show(tokens)}: "
+            "not one sequence fits; check the units (seq_len in tokens per sequence, tokens in total)"
+        )
     warnings = list(warnings)
-    n, d = float(model_size), float(tokens)
     warnings += _recipe_warnings(law, recipe)
 
-    lr = law.lr(n, d)
-    batch = law.batch_size(n, d)
-    loss = law.loss.predict(n, d) if law.loss is not None else None
+    lr = _answer(law.lr(n, d), "lr", law, n, d)
+    batch = _answer(law.batch_size(n, d), "batch size", law, n, d)
+    loss = _answer(law.loss.predict(n, d), "loss", law, n, d) if law.loss is not None else None
+    if batch < seq_len / 2:
+        warnings.append(
+            f"the predicted batch ({batch:.3g} tokens) is under half a sequence of {seq_len} tokens: "
+            f"batch_size_seqs rounds it up to 1 sequence ({seq_len / batch:.3g}x the law's batch); "
+            "is seq_len right?"
+        )
     intervals = [
         law.lr.reported_interval(n, d, alpha=alpha),
         law.batch_size.reported_interval(n, d, alpha=alpha),
@@ -492,6 +504,24 @@ def build_prediction(
         weight_decay=decay,
         warmup_tokens=warmup,
         rules=(decay_rule, warmup_rule),
+    )
+
+
+def _is_law(law: object) -> bool:
+    """Whether ``law`` has a HyperparameterLaw's parts (duck-typed: this module does not
+    import the law classes at run time, so the stages depend one way)."""
+    return all(hasattr(law, k) for k in ("lr", "batch_size", "loss", "fit_range", "card", "name"))
+
+
+def _answer(value: float, what: str, law: HyperparameterLaw, n: float, d: float) -> float:
+    """A law's value at (N, D), refused when it is not a positive finite number (the law's
+    coefficients push it past the float range at this target): never a nan or inf answer."""
+    if math.isfinite(value) and value > 0:
+        return float(value)
+    raise InputError(
+        f"the law {law.name!r} gives a {what} of {value:.3g} at N = {n:.3g}, D = {d:.3g}: its "
+        "coefficients put this target beyond the range of floating-point numbers; predict closer "
+        "to the fitted range or check the law file"
     )
 
 

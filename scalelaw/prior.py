@@ -50,6 +50,7 @@ from scalelaw.lawcard import card_from_runs
 from scalelaw.laws import CROSS_RECIPE_EXPONENT_SD, CROSS_RECIPE_SD, HyperparameterLaw, PowerLaw
 from scalelaw.optima import DEFAULT_INTERACTION, fit_optima
 from scalelaw.runs import cell_columns, usable_runs, validate_runs
+from scalelaw.validate import count
 
 COEF_PRIOR_SD = math.log(10.0)  # the recipe's shift of the coefficient: unknown in advance
 MIN_VALUES = 3  # distinct values of lr (batch size) a cell must sweep to place its optimum
@@ -182,6 +183,7 @@ def calibrate(
     law0 = resolve_prior(prior)
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
         raise InputError(f"n_boot must be an integer >= 2 (posterior draws for intervals), got {n_boot!r}")
+    seed = count(seed, "seed", low=0)  # numpy's generators take non-negative integers
     runs = validate_runs(runs, min_lrs=1)
     usable, note = usable_runs(runs)
     notes = [note] if note else []

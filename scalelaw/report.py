@@ -25,7 +25,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from scalelaw.atomic import atomic_write_text
 from scalelaw.exceptions import InputError, ScalelawError
 from scalelaw.laws import HyperparameterLaw
 from scalelaw.optima import iter_cells
@@ -33,6 +32,7 @@ from scalelaw.predict import Prediction, predict
 from scalelaw.results import DEFAULT_ALPHA, level
 from scalelaw.runs import divergence_reason
 from scalelaw.transfer import TransferFit, fit_transfer
+from scalelaw.validate import write_text
 
 MAX_PANELS = 12
 
@@ -791,7 +791,7 @@ def write_report(
 ) -> Path:
     """Render the report (:func:`render_report`; ``inputs`` are its keyword arguments)
     and write it atomically to ``path``."""
-    return atomic_write_text(Path(path), render_report(runs, law, **inputs))
+    return write_text(path, render_report(runs, law, **inputs), "the report")
 
 
 def verification_figure(v) -> Figure:

@@ -24,16 +24,23 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalelaw.exceptions import InputError
+from scalelaw.exceptions import InputError, show
+from scalelaw.validate import is_number  # numpy floats are numbers; bools are not
 
 DEFAULT_ALPHA = 0.2  # 80% intervals, the level scalelaw reports everywhere
+# alpha nearer 0 or 1 than this: z = Phi^-1(1 - alpha/2) leaves the float range (alpha 5e-324
+# gives z = inf) and a "100%" interval is no statement; 1e-6 is a 99.9999% interval.
+MIN_ALPHA = 1e-6
 COLUMNS = ("estimate", "std_err", "ci_lower", "ci_upper")
 
 
 def check_alpha(alpha: float) -> float:
     """``alpha`` as a float in (0, 1), or an InputError naming it."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise InputError(f"alpha must be in (0, 1) (0.2 gives 80% intervals), got {alpha!r}")
+    if not is_number(alpha) or not MIN_ALPHA <= alpha <= 1 - MIN_ALPHA:
+        raise InputError(
+            f"alpha must be in (0, 1), at least {MIN_ALPHA:g} from either end (0.2 gives 80% intervals), "
+            f"got {show(alpha)}"
+        )
     return float(alpha)
 
 
@@ -51,8 +58,8 @@ def resolve_alpha(alpha: float | None, confidence: float | None, where: str, sta
         )
         if alpha is not None:
             raise InputError(f"{where}: give alpha or confidence, not both")
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-            raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
+        if not is_number(confidence) or not MIN_ALPHA <= confidence <= 1 - MIN_ALPHA:
+            raise InputError(f"confidence must be in (0, 1), got {show(confidence)}")
         return 1.0 - float(confidence)
     return check_alpha(DEFAULT_ALPHA if alpha is None else alpha)
 

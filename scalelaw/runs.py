@@ -11,6 +11,7 @@ marks diverged runs, which stay in the table but are left out of fits.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -22,6 +23,16 @@ from scalelaw.atomic import atomic_write
 from scalelaw.deprecation import keyword_only_since
 from scalelaw.exceptions import RunsTableError, show
 from scalelaw.record import REQUIRED_COLUMNS, stable_id
+from scalelaw.validate import (
+    MAX_BATCH_TOKENS,
+    MAX_COUNT,
+    MAX_PARAMS,
+    MAX_TOKENS,
+    count,
+    existing_file,
+    is_number,
+    number,
+)
 
 INTEGER_COLUMNS = ("params", "tokens", "batch_size")
 # Columns besides (params, tokens) that separate one cell from another when present.
@@ -32,6 +43,28 @@ MIN_LRS_PER_CELL = 3
 # in that gap separates the two; 1.5 sits in its middle.
 BLOWUP_FACTOR = 1.5
 STEPLAW_SEQ_LEN = 2048  # Step Law README: `bs` counts sequences of 2048 tokens
+# Upper bounds of the count columns (scalelaw.validate: far beyond any real run, inside int64).
+COUNT_BOUNDS = (
+    ("params", MAX_PARAMS, "non-embedding parameters"),
+    ("tokens", MAX_TOKENS, "tokens"),
+    ("batch_size", MAX_BATCH_TOKENS, "tokens per step"),
+)
+# Optional numeric columns (RunRecord) and the least value each may hold; missing = unknown.
+# "int" marks whole numbers >= 1; a number is the least value of a real-valued column.
+OPTIONAL_NUMERIC: dict[str, float | str] = {
+    "seq_len": "int",
+    "width": "int",
+    "depth": "int",
+    "heads": "int",
+    "base_width": "int",
+    "base_depth": "int",
+    "warmup": 0.0,
+    "weight_decay": 0.0,
+    "tokens_trained": 0.0,
+    "wall_s": 0.0,
+    "tokens_per_s": 0.0,
+    "flops": 0.0,
+}
 
 
 def cell_columns(runs: pd.DataFrame) -> list[str]:
@@ -72,8 +105,13 @@ def validate_runs(
     A NaN or infinite loss is not an error: that run is marked diverged.
     The copy has integer N, D, batch size, float lr and loss, and a bool ``diverged``.
     """
+    source = str(source)
     if not isinstance(runs, pd.DataFrame):
         raise RunsTableError(f"{source}: expected a pandas DataFrame, got {type(runs).__name__}")
+    min_lrs = count(min_lrs, "validate_runs: min_lrs", high=MAX_COUNT)
+    doubled = runs.columns[runs.columns.duplicated()].unique()
+    if len(doubled):
+        raise RunsTableError(f"{source}: column(s) {list(doubled)} appear more than once; keep one of each")
     missing = [c for c in REQUIRED_COLUMNS if c not in runs.columns]
     if missing:
         raise RunsTableError(
@@ -84,16 +122,9 @@ def validate_runs(
     out = runs.reset_index(drop=True).copy()
     out["run_id"] = out["run_id"].astype(str)
 
-    for col in ("params", "tokens", "lr", "batch_size", "loss"):
-        values = pd.to_numeric(out[col], errors="coerce")
-        bad = values.isna() & out[col].notna()
-        if bad.any():
-            pos = int(np.flatnonzero(bad.to_numpy())[0])
-            raise RunsTableError(
-                f"{source}: column {col!r}, {_row_label(out, pos, source)}: "
-                f"value {show(out[col].iloc[pos])} is not a number"
-            )
-        out[col] = values.astype(float)
+    typed = {col: out[col] for col in ("params", "tokens", "lr", "batch_size", "loss")}  # as given
+    for col in typed:
+        out[col] = _numeric_column(out, col, source)
 
     for col in ("params", "tokens", "lr", "batch_size"):
         v = out[col].to_numpy()
@@ -101,19 +132,46 @@ def validate_runs(
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
             raise RunsTableError(
-                f"{source}: column {col!r}, {_row_label(out, pos, source)}: value {show(v[pos])} "
-                f"must be a positive finite number ({int(bad.sum())} such row(s))"
+                f"{source}: column {col!r}, {_row_label(out, pos, source)}: value "
+                f"{show(typed[col].iloc[pos])} must be a positive finite number "
+                f"({int(bad.sum())} such row(s))"
             )
+    for col, high, unit in COUNT_BOUNDS:
+        v = out[col].to_numpy()
+        for bad, what in (
+            (v > high, f"is beyond {high:.3g} {unit}, scalelaw's bound (a typo?)"),
+            (
+                ~np.isclose(v, np.round(v), rtol=1e-12, atol=1e-6) | (np.round(v) < 1),
+                f"must be a whole number >= 1 of {unit}",
+            ),
+        ):
+            if bad.any():
+                pos = int(np.flatnonzero(bad)[0])
+                raise RunsTableError(
+                    f"{source}: column {col!r}, {_row_label(out, pos, source)}: value "
+                    f"{show(typed[col].iloc[pos])} {what} ({int(bad.sum())} such row(s))"
+                )
     loss = out["loss"].to_numpy()
     bad = np.isfinite(loss) & (loss <= 0)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raise RunsTableError(
-            f"{source}: column 'loss', {_row_label(out, pos, source)}: value {show(loss[pos])} "
+            f"{source}: column 'loss', {_row_label(out, pos, source)}: value {show(typed['loss'].iloc[pos])} "
             "must be > 0 (a diverged run may have NaN or inf loss, not zero or negative)"
         )
     for col in INTEGER_COLUMNS:
         out[col] = np.round(out[col]).astype("int64")
+    over = out["batch_size"].to_numpy() > out["tokens"].to_numpy()
+    if over.any():
+        pos = int(np.flatnonzero(over)[0])
+        raise RunsTableError(
+            f"{source}: column 'batch_size', {_row_label(out, pos, source)}: value "
+            f"{show(out['batch_size'].iloc[pos])} tokens per step exceeds the run's column 'tokens', "
+            f"{show(out['tokens'].iloc[pos])}: less than one optimizer step (is batch_size in tokens?)"
+        )
+    for col, low in OPTIONAL_NUMERIC.items():
+        if col in out.columns:
+            out[col] = _optional_column(out, col, low, source)
 
     dup = out["run_id"].duplicated(keep=False)
     if dup.any():
@@ -155,6 +213,83 @@ def validate_runs(
     return out
 
 
+def _numeric_column(out: pd.DataFrame, col: str, source: str) -> pd.Series:
+    """A required column as floats; a value that is not a number (text, a bool) is an error
+    naming the row. Missing values stay NaN (the callers decide what NaN means)."""
+    column = out[col]
+    if pd.api.types.is_bool_dtype(column.dtype):
+        raise RunsTableError(
+            f"{source}: column {col!r} holds true/false values ({_row_label(out, 0, source)}: "
+            f"{show(column.iloc[0])}), not numbers"
+        )
+    values = pd.to_numeric(column, errors="coerce") if column.dtype.kind in "iuf" else None
+    if values is None:
+        values = pd.Series(
+            [_to_float(v) for v in column.to_numpy(dtype=object)], index=column.index, dtype=float
+        )
+    bad = values.isna() & column.notna()
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        raise RunsTableError(
+            f"{source}: column {col!r}, {_row_label(out, pos, source)}: "
+            f"value {show(column.iloc[pos])} is not a number"
+        )
+    return values.astype(float)
+
+
+def _to_float(v: object) -> float:
+    """One cell as a float: NaN for a value that is not a number (text that does not read
+    as one, a bool, an object); missing values (None, NaN) are NaN too."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return math.nan
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return math.nan
+    if not is_number(v):
+        return math.nan
+    try:
+        return float(v)
+    except (OverflowError, ValueError):
+        return math.inf
+
+
+def _optional_column(out: pd.DataFrame, col: str, low: float | str, source: str) -> pd.Series:
+    """An optional numeric column checked: numbers where present, >= ``low`` (or whole
+    numbers >= 1 for "int"); missing values (None, NaN) mean unknown and stay."""
+    column = out[col]
+    if column.isna().all():
+        return column
+    values = _numeric_column(out, col, source)
+    v = values.to_numpy()
+    present = ~np.isnan(v)
+    if low == "int":
+        with np.errstate(invalid="ignore"):  # inf - inf: refused as not finite anyway
+            fractional = np.abs(v - np.round(v)) > 1e-9
+        bad = present & (~np.isfinite(v) | (v < 1) | fractional | (v > MAX_TOKENS))
+        what = f"must be a whole number >= 1 up to {MAX_TOKENS:.3g}"
+    else:
+        bad = present & (~np.isfinite(v) | (v < low))
+        what = f"must be a finite number >= {low:g}"
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise RunsTableError(
+            f"{source}: column {col!r}, {_row_label(out, pos, source)}: value {show(column.iloc[pos])} "
+            f"{what} (or missing)"
+        )
+    return values if column.dtype.kind not in "iuf" else column
+
+
+def _check_validated(runs: object, where: str) -> None:
+    """A runs table with the columns divergence needs (cheap: not a full validation)."""
+    if not isinstance(runs, pd.DataFrame) or any(c not in runs.columns for c in ("params", "tokens", "loss")):
+        raise RunsTableError(
+            f"{where}: expected a validated runs table (scalelaw.validate_runs), got "
+            + (f"columns {list(runs.columns)}" if isinstance(runs, pd.DataFrame) else type(runs).__name__)
+        )
+
+
 def _parse_bool(v: object) -> bool | None:
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
@@ -176,6 +311,8 @@ def divergence_reason(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> pd.S
 
     ``blowup``: a finite loss more than ``blowup`` times its cell's best finite loss.
     """
+    _check_validated(runs, "divergence_reason")
+    blowup = number(blowup, "blowup (loss / cell best)", low=1.0)
     loss = runs["loss"].to_numpy(dtype=float)
     finite = np.isfinite(loss)
     flagged = runs["diverged"].to_numpy(dtype=bool) if "diverged" in runs else np.zeros(len(runs), bool)
@@ -253,17 +390,16 @@ def read_runs(
         if table_format is not None:
             raise RunsTableError("read_runs: give table_format, not both table_format and format")
         table_format = format
-    path = Path(path)
-    if not path.is_file():
-        raise RunsTableError(f"{path}: no such file")
+    if table_format is not None and not isinstance(table_format, str):
+        raise RunsTableError(
+            f"read_runs: table_format must be csv, parquet or steplaw, got {show(table_format)}"
+        )
+    path = existing_file(path, "read_runs: path", RunsTableError)
     fmt = (table_format or _format_from_suffix(path)).lower()
     if fmt == "steplaw":
         return import_steplaw(path)
     if fmt == "csv":
-        try:
-            table = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise RunsTableError(f"{path}: not a readable CSV file ({err})") from None
+        table = _read_csv(path)
     elif fmt == "parquet":
         try:
             table = pd.read_parquet(path)
@@ -272,6 +408,15 @@ def read_runs(
     else:
         raise RunsTableError(f"{path}: unknown format {fmt!r}; use csv, parquet or steplaw")
     return validate_runs(table, source=str(path))
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise RunsTableError(f"{path}: not a readable CSV file ({' '.join(str(err).split())})") from None
+    except OSError as err:
+        raise RunsTableError(f"{path}: cannot read the file ({err.strerror or err})") from None
 
 
 def _format_from_suffix(path: Path) -> str:
@@ -301,13 +446,18 @@ def write_runs(runs: pd.DataFrame, path: str | os.PathLike) -> Path:
     Path
         The path written.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise RunsTableError(f"write_runs: path must be a file path, got {type(path).__name__}")
     path = Path(path)
     fmt = _format_from_suffix(path)
     table = validate_runs(runs, source=str(path), min_lrs=1)
-    if fmt == "csv":
-        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
-    else:
-        atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+    try:
+        if fmt == "csv":
+            atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+        else:
+            atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+    except OSError as err:
+        raise RunsTableError(f"{path}: cannot write the runs table ({err.strerror or err})") from None
     return path
 
 
@@ -331,11 +481,9 @@ def import_steplaw(path: str | os.PathLike, *, seq_len: int = STEPLAW_SEQ_LEN) -
         A validated runs table: ``smooth loss`` (smoothed final training loss) becomes
         ``loss``; ``N`` is already non-embedding.
     """
-    path = Path(path)
-    try:
-        raw = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise RunsTableError(f"{path}: not a readable CSV file ({err})") from None
+    seq_len = count(seq_len, "import_steplaw: seq_len", high=MAX_TOKENS, error=RunsTableError)
+    path = existing_file(path, "import_steplaw: path", RunsTableError)
+    raw = _read_csv(path)
     missing = [c for c in STEPLAW_COLUMNS if c not in raw.columns]
     if missing:
         raise RunsTableError(

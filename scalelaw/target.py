@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from scalelaw import validate
 from scalelaw.exceptions import InputError
 from scalelaw.proxy.parametrization import NAMES, Parametrization
 from scalelaw.shapes import flops_per_token, non_embedding_params
@@ -63,20 +65,24 @@ class TargetShape:
     translate: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("width", "depth", "head_dim", "seq_len"):
+        for name in ("width", "depth", "head_dim", "seq_len", "base_width", "base_depth", "vocab_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InputError(f"TargetShape.{name} must be a positive integer, got {value!r}")
-        for name in ("base_width", "base_depth"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-                raise InputError(f"TargetShape.{name} must be a positive integer or None, got {value!r}")
-        if self.parametrization not in NAMES:
+            if value is None and name in ("base_width", "base_depth"):
+                continue
+            least = 0 if name == "vocab_size" else 1  # vocab_size 0: the readout left out of FLOPs
+            high = validate.MAX_TOKENS if name == "seq_len" else validate.MAX_COUNT
+            object.__setattr__(self, name, validate.count(value, f"TargetShape.{name}", low=least, high=high))
+        if not isinstance(self.parametrization, str) or self.parametrization not in NAMES:
             raise InputError(
                 f"TargetShape.parametrization must be one of {NAMES}, got {self.parametrization!r}"
             )
         if self.width % self.head_dim:
             raise InputError(f"TargetShape: width {self.width} is not a multiple of head_dim {self.head_dim}")
+        if self.model_size > validate.MAX_PARAMS:
+            raise InputError(
+                f"TargetShape width {self.width}, depth {self.depth} has N = {self.model_size:.3g} "
+                f"non-embedding parameters, beyond scalelaw's bound of {validate.MAX_PARAMS:.3g} (a typo?)"
+            )
         if self.translate is not None and self.translate not in TRANSLATIONS:
             raise InputError(
                 f"TargetShape.translate must be one of {TRANSLATIONS} or None, got {self.translate!r}"
@@ -180,8 +186,9 @@ def group_settings(
     NaN when the law's card does not know it), and in ``attrs``: ``attention_scale``
     (multiplier of q·k), ``parametrization``, ``base_width``, ``base_depth``.
     """
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise InputError(f"lr must be a positive finite number, got {lr!r}")
+    lr = validate.positive(lr, "lr")
+    if not isinstance(shape, TargetShape):
+        raise InputError(f"shape must be a scalelaw.TargetShape, got {type(shape).__name__}")
     law_param, base_width, base_depth = resolve_base(shape, card)
     decay = weight_decay if weight_decay is not None else (card.weight_decay if card is not None else None)
     rules = Parametrization(
@@ -253,8 +260,14 @@ def weight_decay_for(
     """
     timescale = getattr(law, "timescale", None)
     if timescale is not None and model_size is not None:
-        fraction = float(timescale(model_size, tokens))
-        decay = 1.0 / (lr * fraction * (tokens / batch_size))
+        with np.errstate(over="ignore", divide="ignore"):
+            fraction = float(timescale(model_size, tokens))
+            decay = _finite_ratio(1.0, lr * fraction * (tokens / batch_size))
+        if decay is None:
+            return None, (
+                f"weight decay: the fitted timescale law ({timescale.formula()}) gives no usable λ at "
+                f"N = {model_size:.3g}, D = {tokens:.3g} (fraction {fraction:.3g}); no rule applied"
+            )
         return decay, (
             f"weight decay: λ = {decay:.3g} puts AdamW's timescale 1/(lr λ) at {fraction:.3g} of training, "
             f"the fitted timescale law ({timescale.formula()}; Wang & Aitchison 2024)"
@@ -275,17 +288,30 @@ def weight_decay_for(
     steps = tokens / batch_size
     if card.weight_decay_scaled_by_lr is False:  # decoupled: the weights decay by λ a step, τ = 1/λ
         fraction = 1.0 / (card.weight_decay * proxy_steps)
-        decay = 1.0 / (fraction * steps)
+        decay = _finite_ratio(1.0, fraction * steps)
         timescale = "1/λ (decay not scaled by lr)"
     else:  # PyTorch's AdamW: decay by lr · λ a step, τ = 1/(lr λ)
         fraction = 1.0 / (float(cell["lr_opt"]) * card.weight_decay * proxy_steps)
-        decay = 1.0 / (lr * fraction * steps)
+        decay = _finite_ratio(1.0, lr * fraction * steps)
         timescale = "1/(lr λ)"
+    if decay is None:  # the largest cell's optimum is missing from the law's optima
+        return card.weight_decay, (
+            f"weight decay: the proxies' λ = {card.weight_decay:g} as is (the largest cell's optimum "
+            "is not known, so the timescale cannot be scaled)"
+        )
     return decay, (
         f"weight decay: λ = {decay:.3g} keeps AdamW's timescale {timescale} at {fraction:.3g} of training, "
         f"as at the proxies' largest cell (N {cell['params']:.3g}, λ {card.weight_decay:g}; "
         "Wang & Aitchison 2024)"
     )
+
+
+def _finite_ratio(top: float, bottom: float) -> float | None:
+    """top / bottom when that is a positive finite number, else None."""
+    if not (math.isfinite(bottom) and bottom > 0):
+        return None
+    value = top / bottom
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def warmup_for(card, tokens: float) -> tuple[float | None, str]:
