@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,15 @@ seq_len = 64
 [limits]
 max_runs = 50
 """
+
+
+def wait_for(condition, timeout: float, what: str, poll_s: float = 0.05) -> None:
+    """Poll ``condition()`` until it holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll_s)
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL_SPEC
+from conftest import SMALL_SPEC, wait_for
 from slurm_cluster import LocalSlurm, missing_binaries
 
 from scalelaw.backends.slurm import JOBS_FILE, queue_states
@@ -76,6 +75,11 @@ def slurm_sweep(spec: Path, out: Path, *extra: str) -> subprocess.CompletedProce
     return subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
 
 
+def start_slurm_sweep(spec: Path, out: Path, output: int) -> subprocess.Popen:
+    cmd = launcher(spec, out, "--backend", "slurm")
+    return subprocess.Popen(cmd, env=env(), stdout=output, stderr=output, text=True)
+
+
 def losses(out: Path) -> pd.Series:
     table = pd.read_parquet(out / "runs.parquet")
     return table.set_index("run_id")["loss"].sort_index()
@@ -87,14 +91,6 @@ def local_losses(tmp_path_factory):
     out = tmp_path_factory.mktemp("local")
     run_sweep(parse_spec(SMALL_SPEC), out)
     return losses(out)
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def finished(out: Path) -> set[str]:
@@ -128,16 +124,10 @@ def test_a_cancelled_task_is_reported_and_redone_on_resume(slurm, tmp_path, loca
     forever), and a resume trains exactly those runs."""
     out = tmp_path / "sweep"
     spec = spec_file(tmp_path)
-    proc = subprocess.Popen(
-        launcher(spec, out, "--backend", "slurm"),
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_slurm_sweep(spec, out, subprocess.PIPE)
 
     def a_task_runs() -> bool:
-        states = queue_states([j for j in _recorded_arrays(out)]) or {}
+        states = queue_states(_recorded_arrays(out)) or {}
         return any(s == "RUNNING" for s in states.values())
 
     wait_for(lambda: (out / JOBS_FILE).exists(), 120, "the array to be submitted")
@@ -166,12 +156,7 @@ def test_a_sweep_killed_while_its_array_is_queued_resumes_without_duplicates(slu
     launcher's tasks, trains only what is unfinished, and no run finishes twice."""
     out = tmp_path / "sweep"
     spec = spec_file(tmp_path)
-    proc = subprocess.Popen(
-        launcher(spec, out, "--backend", "slurm"),
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_slurm_sweep(spec, out, subprocess.DEVNULL)
     wait_for(lambda: len(finished(out)) >= 1, 180, "a first group to finish")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_SPEC
+from conftest import SMALL_SPEC, wait_for
 
 from scalelaw.store import LOCK_FILE, RunStore
 from scalelaw.sweep import run_sweep
@@ -32,14 +32,6 @@ def spec_file(tmp_path: Path, budget: int) -> Path:
     path = tmp_path / "spec.toml"
     path.write_text(SMALL_SPEC.replace("budgets = [4096]", f"budgets = [{budget}]"))
     return path
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:
