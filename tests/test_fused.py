@@ -243,10 +243,10 @@ def test_a_group_killed_mid_way_leaves_no_result_and_is_redone(tmp_path):
     assert all(len(m.read_text().splitlines()) < 400 for m in metrics), "the kill should land mid-group"
     assert [store.status(j.run_id).state for j in jobs] == ["unfinished"] * 3  # no partial result.json
 
-    from scalelaw.sweep import SweepReport, execute
+    from scalelaw.sweep import SweepReport, build_backend, execute
 
     report = SweepReport(root)
-    execute(store, runs, report, "local", None, None)
+    execute(store, runs, report, build_backend("local"))
     assert report.ran == 3 and len(report.redone) == 3 and not report.failed
     assert all(store.status(j.run_id).state == "finished" for j in jobs)
     assert all(len(m.read_text().splitlines()) == 400 for m in metrics)  # redone from scratch, not appended

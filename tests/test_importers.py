@@ -175,7 +175,10 @@ def test_cli_import_then_fit(tmp_path, capsys):
         (["--map", "lr"], "--map 'lr': use COLUMN=NAME"),
         (["--map", "learning=learning_rate"], "'learning' is not a runs-table column to fill"),
         (["--map", "lr=optimizer.lr"], "has no column 'optimizer.lr'"),
-        (["--map", "lr=learning_rate", "--seq-len", "0"], "seq_len 0: give the tokens per sequence"),
+        (
+            ["--map", "lr=learning_rate", "--seq-len", "0"],
+            "--seq-len must be a positive integer up to 1e+17, got 0",
+        ),
         (
             ["--map", "lr=learning_rate", "--seq-len", "128", "--map", "seq_len=block_size"],
             "give the sequence length once",
