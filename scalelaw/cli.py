@@ -517,7 +517,9 @@ def _add_import_parser(sub) -> None:
         metavar="COLUMN=NAME",
         help="take a runs-table column from your name for it, e.g. lr=optimizer.lr (repeatable)",
     )
-    i.add_argument("--seq-len", type=_SEQ_LEN, help="tokens per sequence, when the batch size counts sequences")
+    i.add_argument(
+        "--seq-len", type=_SEQ_LEN, help="tokens per sequence, when the batch size counts sequences"
+    )
     i.add_argument(
         "--batch-unit",
         choices=["tokens", "sequences"],

@@ -43,11 +43,13 @@ import statsmodels.api as sm
 from scalelaw.averaging import choose_weight, combine_laws, fold_errors
 from scalelaw.calibration import calibrate as calibrate_intervals
 from scalelaw.calibration import calibrate_on, calibration_folds, fit_folds
-from scalelaw.exceptions import InputError, NotEnoughDataError, ScalelawError
+from scalelaw.exceptions import InputError, NotEnoughDataError, RunsTableError, ScalelawError
 from scalelaw.lawcard import card_from_runs
 from scalelaw.laws import TERMS, HyperparameterLaw, LossLaw, PowerLaw
 from scalelaw.losslaw import fit_loss_law
 from scalelaw.optima import MIN_POINTS, WINDOW, cell_optima, iter_cells
+from scalelaw.outliers import MODES as OUTLIER_MODES
+from scalelaw.outliers import Outlier, screen_runs
 from scalelaw.runs import usable_runs, validate_runs
 from scalelaw.surface import FitError, fit_surface, surface_data
 from scalelaw.timescale import best_decay_runs, fit_timescale
@@ -267,6 +269,7 @@ def fit(
     name: str | None = None,
     calibrate: bool = True,
     prior: str | HyperparameterLaw | None = None,
+    outliers: str = "leave_out",
 ) -> HyperparameterLaw:
     """Fit optimal-lr, optimal-batch-size and loss laws to a runs table.
 
@@ -305,6 +308,12 @@ def fit(
         exponents, move its coefficients to the runs' recipe; works from one cell, a
         grid or a one-axis-at-a-time cross (:func:`scalelaw.prior.calibrate`; ``method``,
         the terms, ``window``, ``min_points``, ``loss_law`` and ``calibrate`` do not apply).
+    outliers : {"leave_out", "refuse", "keep"}
+        What to do with runs whose loss their cell's other runs cannot explain (far
+        below the bowl through them: a mistyped loss, lr, batch size, params or tokens;
+        :mod:`scalelaw.outliers`): leave them out, each named in the notes and listed
+        in ``settings["outliers"]`` (default); raise a :class:`RunsTableError` naming
+        them; or keep them, unscreened.
 
     Returns
     -------
@@ -312,7 +321,9 @@ def fit(
         lr*(N, D), B*(N, D) in tokens and L(N, D), with bootstrap draws for intervals,
         the fitted range, the per-cell optima (see :mod:`scalelaw.results`) and its
         card (:class:`scalelaw.lawcard.LawCard`): the recipe columns that hold one value
-        across the runs, and the domain of the fitted cells.
+        across the runs, and the domain of the fitted cells. ``settings["outliers"]``
+        lists the runs the screen named (run_id, row: 0-based position in ``runs``,
+        loss, lr, batch_size, the loss expected there, reason).
 
     Raises
     ------
@@ -320,6 +331,30 @@ def fit(
         Bad arguments or table; too few cells or swept batch sizes; a landscape the
         surface cannot fit (``method="auto"`` falls back instead).
     """
+    if outliers not in OUTLIER_MODES:
+        raise InputError(f"outliers must be one of {OUTLIER_MODES}, got {outliers!r}")
+    if outliers != "keep":
+        return _fit_screened(
+            runs,
+            outliers,
+            window if isinstance(window, (int, float)) and 0 < window < float("inf") else WINDOW,
+            min_points if isinstance(min_points, (int, np.integer)) and min_points > 0 else MIN_POINTS,
+            lambda table: fit(
+                table,
+                method=method,
+                lr_terms=lr_terms,
+                batch_terms=batch_terms,
+                window=window,
+                min_points=min_points,
+                n_boot=n_boot,
+                seed=seed,
+                loss_law=loss_law,
+                name=name,
+                calibrate=calibrate,
+                prior=prior,
+                outliers="keep",
+            ),
+        )
     if prior is not None:
         from scalelaw.prior import calibrate as calibrate_prior  # it builds on this module
 
@@ -329,6 +364,7 @@ def fit(
     if method == "auto":
         kwargs = dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points)
         kwargs.update(n_boot=n_boot, seed=seed, loss_law=loss_law, name=name, calibrate=calibrate)
+        kwargs.update(outliers="keep")
         try:
             return fit(runs, method="surface", **kwargs)
         except (FitError, NotEnoughDataError) as err:
@@ -341,6 +377,7 @@ def fit(
         if (table.groupby(["params", "tokens"])["weight_decay"].nunique() > 1).any():
             kwargs = dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points)
             kwargs.update(n_boot=n_boot, seed=seed, loss_law=loss_law, name=name, calibrate=calibrate)
+            kwargs.update(outliers="keep")
             optima = cell_optima(table, window=window, min_points=min_points, n_boot=n_boot, seed=seed)
             best = best_decay_runs(table, optima)
             law = fit(best, method=method, **kwargs)
@@ -356,7 +393,14 @@ def fit(
     if method == "average":
         return _fit_average(
             runs,
-            dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points, seed=seed),
+            dict(
+                lr_terms=lr_terms,
+                batch_terms=batch_terms,
+                window=window,
+                min_points=min_points,
+                seed=seed,
+                outliers="keep",
+            ),
             n_boot=n_boot,
             loss_law=loss_law,
             name=name,
@@ -457,6 +501,7 @@ def fit(
                 seed=seed,
                 loss_law=False,
                 calibrate=False,
+                outliers="keep",
             )
 
         calibration = calibrate_intervals(runs, optima, refit)
@@ -494,6 +539,50 @@ def fit(
         card=card_from_runs(runs, optima),
         timescale=fit_timescale(optima, n_boot=n_boot, seed=seed),  # None unless λ was swept
     )
+
+
+def _fit_screened(
+    runs: pd.DataFrame,
+    mode: str,
+    window: float,
+    min_points: int,
+    fit_table,
+) -> HyperparameterLaw:
+    """Screen ``runs`` for outliers (:mod:`scalelaw.outliers`), then ``fit_table`` the rest.
+
+    ``mode`` "leave_out" drops the too-good runs and names every run found in the
+    law's notes and ``settings["outliers"]``; "refuse" raises instead.
+    """
+    table = validate_runs(runs, min_lrs=1)
+    found = screen_runs(table, window=window, min_points=min_points)
+    low = [o for o in found if o.left_out]
+    if low and mode == "refuse":
+        raise RunsTableError(
+            f"{len(low)} run(s) that look mistyped: "
+            + "; ".join(o.describe() for o in low)
+            + '; fix or remove the row(s), or fit with outliers="leave_out" (or "keep")'
+        )
+    kept = table.drop(index=[o.row for o in low]) if low else runs
+    law = fit_table(kept)
+    if not found:
+        return dataclasses.replace(law, settings=dict(law.settings, outliers=[]))
+    return dataclasses.replace(
+        law,
+        notes=(*_outlier_notes(found, len(table)), *law.notes),
+        settings=dict(law.settings, outliers=[o.to_dict() for o in found]),
+    )
+
+
+def _outlier_notes(found: list[Outlier], n_runs: int) -> list[str]:
+    low = [o for o in found if o.left_out]
+    notes = []
+    if low:
+        notes.append(
+            f"left out {len(low)} of {n_runs} runs as outliers (rows 0-based; "
+            'fit(..., outliers="keep") keeps them): ' + "; ".join(o.describe() for o in low)
+        )
+    notes += [o.describe() for o in found if not o.left_out]
+    return notes
 
 
 def _fit_average(

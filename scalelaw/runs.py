@@ -309,7 +309,9 @@ def _fmt_cell(cell: dict) -> str:
 def divergence_reason(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> pd.Series:
     """Why each run is left out of fits: '' (kept), 'nonfinite', 'flagged' or 'blowup'.
 
-    ``blowup``: a finite loss more than ``blowup`` times its cell's best finite loss.
+    ``blowup``: a finite loss more than ``blowup`` times its cell's best finite loss,
+    the second best where the cell has 3 or more: one mistyped loss far below the rest
+    must not make the cell's good runs look blown up.
     """
     _check_validated(runs, "divergence_reason")
     blowup = number(blowup, "blowup (loss / cell best)", low=1.0)
@@ -319,7 +321,7 @@ def divergence_reason(runs: pd.DataFrame, blowup: float = BLOWUP_FACTOR) -> pd.S
     best = (
         runs.assign(_l=np.where(finite & ~flagged, loss, np.inf))
         .groupby(cell_columns(runs), dropna=False)["_l"]
-        .transform("min")
+        .transform(lambda cell: cell.nsmallest(2).max() if np.isfinite(cell).sum() >= 3 else cell.min())
         .to_numpy()
     )
     reason = np.full(len(runs), "", dtype=object)
