@@ -160,7 +160,8 @@ def test_a_sweep_killed_while_its_array_is_queued_resumes_without_duplicates(slu
     wait_for(lambda: len(finished(out)) >= 1, 180, "a first group to finish")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    left = queue_states(_recorded_arrays(out)) or {}
+    orphans = _recorded_arrays(out)  # the killed launcher's array
+    left = queue_states(orphans) or {}
     assert any(s in ("PENDING", "RUNNING") for s in left.values()), "the kill should leave tasks queued"
     before = finished(out)
 
@@ -171,7 +172,11 @@ def test_a_sweep_killed_while_its_array_is_queued_resumes_without_duplicates(slu
     finishes = [e["run_id"] for e in RunStore(out).events() if e["event"] == "finish"]
     assert len(finishes) == len(set(finishes)) == 8, "every run finished exactly once"
     assert before <= set(finishes)
-    assert not any(s in ("PENDING", "RUNNING") for s in (queue_states(_recorded_arrays(out)) or {}).values())
+    assert _recorded_arrays(out) != orphans, "the resume submitted its own array"
+    orphan_states = (queue_states(orphans) or {}).values()
+    assert not any(s in ("PENDING", "RUNNING") for s in orphan_states), (
+        "the dead launcher's tasks were cancelled"
+    )
 
 
 def _recorded_arrays(out: Path) -> list[str]:
