@@ -66,7 +66,7 @@ THRESHOLDS = ((6.0, 0.015), (4.5, 0.06), (4.0, 0.08))
 # the bowl's bottom, where the runs that shape a fit lie, is fitted closely; the rim,
 # which a quadratic cannot follow out to the blow-ups, counts little.
 TAU = 0.03
-SPIKE = 4.0  # robust units above its prediction: a run that is itself too high
+SPIKE = 2.0  # robust units above its prediction: a run that is itself too high
 SPIKE_NEIGHBOURS = 4
 POOLED_FLOOR = 1.0  # no cell's deletion fit is trusted beyond this x the table's typical spread
 SCALE_FLOOR = 1e-3  # log loss: no cell is trusted to predict a run better than 0.1%

@@ -112,6 +112,14 @@ def test_shipped_tables_screen_out_no_run(name):
         assert screen_runs(typo(table, row, "loss", 1.1)) == []
 
 
+@pytest.mark.parametrize("factor", [1.03, 1.05, 1.1, 1.3])
+def test_a_loss_typed_too_high_gets_no_neighbour_blamed(mup, factor):
+    """Raising a cell's best loss makes its neighbours look low by comparison; in
+    reference_mup the corner run next to one such best (row 124 beside row 123) did."""
+    for row in best_runs(mup) + best_runs(mup, 1):
+        assert screen_runs(typo(mup, row, "loss", factor)) == [], row
+
+
 def test_steplaw_table_screens_out_no_run(steplaw_runs):
     assert screen_runs(steplaw_runs) == []
 
