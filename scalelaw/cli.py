@@ -29,6 +29,7 @@ from scalelaw.exceptions import InputError, ScalelawError
 from scalelaw.extras import MissingExtraError, require_extra
 from scalelaw.fit import METHODS, fit
 from scalelaw.lawcard import parse_recipe
+from scalelaw.outliers import MODES as OUTLIER_MODES
 from scalelaw.predict import DEFAULT_LAW, PRESETS, get_law, predict
 from scalelaw.runs import read_runs
 from scalelaw.target import TargetShape
@@ -159,7 +160,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     runs = read_runs(args.runs, table_format=args.format)
     if args.where:
         runs = apply_where(runs, args.where)
-    law = fit(runs, method=args.method, n_boot=args.n_boot, seed=args.seed, prior=args.prior)
+    law = fit(
+        runs, method=args.method, n_boot=args.n_boot, seed=args.seed, prior=args.prior, outliers=args.outliers
+    )
     print(law.summary())
     if args.out:
         law.to_json(args.out)
@@ -602,6 +605,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--n-boot", type=_N_BOOT, default=200, help="bootstrap replicates (default 200)")
     f.add_argument("--seed", type=_SEED, default=0)
+    f.add_argument(
+        "--outliers",
+        choices=OUTLIER_MODES,
+        default="leave_out",
+        help="mistyped-looking runs: leave them out and name them (default), refuse the table, or keep them",
+    )
     f.add_argument("--out", help="write the fitted law as JSON here")
     f.set_defaults(run=_cmd_fit)
 

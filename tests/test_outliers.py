@@ -174,6 +174,26 @@ def test_refuse_names_run_row_and_value(example):
     assert f"lr {example.loc[row, 'lr'] * 100:.4g}" in message
 
 
+def test_the_command_line_leaves_out_refuses_or_keeps(example, tmp_path, capsys):
+    """``scalelaw fit --outliers``: the default names the run in its output; refuse exits
+    2 naming it; keep fits the table as it is."""
+    from scalelaw.cli import main
+
+    row = best_runs(example)[3]
+    path = tmp_path / "runs.csv"
+    typo(example, row, "lr", 100.0).to_csv(path, index=False)
+    run_id = str(example.loc[row, "run_id"])
+    base = ["fit", str(path), "--n-boot", "0"]
+    assert main(base) == 0
+    assert run_id in capsys.readouterr().out
+    assert main([*base, "--outliers", "refuse"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scalelaw fit: error: ") and run_id in err and f"row {row}," in err
+    assert main([*base, "--outliers", "keep"]) == 0
+    assert run_id not in capsys.readouterr().out
+    assert main([*base, "--outliers", "drop"]) == 2
+
+
 def test_outliers_option_is_checked(example):
     with pytest.raises(InputError, match="outliers must be one of"):
         scalelaw.fit(example, outliers="drop", **FAST)
