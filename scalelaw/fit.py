@@ -333,27 +333,23 @@ def fit(
     """
     if outliers not in OUTLIER_MODES:
         raise InputError(f"outliers must be one of {OUTLIER_MODES}, got {outliers!r}")
+    # the settings every inner fit shares; the screen runs once, at the outermost call
+    common = dict(
+        lr_terms=lr_terms,
+        batch_terms=batch_terms,
+        window=window,
+        min_points=min_points,
+        seed=seed,
+        outliers="keep",
+    )
+    inner = dict(common, n_boot=n_boot, loss_law=loss_law, name=name, calibrate=calibrate)
     if outliers != "keep":
         return _fit_screened(
             runs,
             outliers,
             window if isinstance(window, (int, float)) and 0 < window < float("inf") else WINDOW,
             min_points if isinstance(min_points, (int, np.integer)) and min_points > 0 else MIN_POINTS,
-            lambda table: fit(
-                table,
-                method=method,
-                lr_terms=lr_terms,
-                batch_terms=batch_terms,
-                window=window,
-                min_points=min_points,
-                n_boot=n_boot,
-                seed=seed,
-                loss_law=loss_law,
-                name=name,
-                calibrate=calibrate,
-                prior=prior,
-                outliers="keep",
-            ),
+            lambda table: fit(table, method=method, prior=prior, **inner),
         )
     if prior is not None:
         from scalelaw.prior import calibrate as calibrate_prior  # it builds on this module
@@ -362,25 +358,19 @@ def fit(
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if method == "auto":
-        kwargs = dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points)
-        kwargs.update(n_boot=n_boot, seed=seed, loss_law=loss_law, name=name, calibrate=calibrate)
-        kwargs.update(outliers="keep")
         try:
-            return fit(runs, method="surface", **kwargs)
+            return fit(runs, method="surface", **inner)
         except (FitError, NotEnoughDataError) as err:
-            law = fit(runs, method="optima", **kwargs)
+            law = fit(runs, method="optima", **inner)
             return dataclasses.replace(
                 law, notes=(f"joint surface fit refused ({err}); two-stage fit", *law.notes)
             )
     if "weight_decay" in runs.columns and runs["weight_decay"].nunique() > 1:
         table = validate_runs(runs)
         if (table.groupby(["params", "tokens"])["weight_decay"].nunique() > 1).any():
-            kwargs = dict(lr_terms=lr_terms, batch_terms=batch_terms, window=window, min_points=min_points)
-            kwargs.update(n_boot=n_boot, seed=seed, loss_law=loss_law, name=name, calibrate=calibrate)
-            kwargs.update(outliers="keep")
             optima = cell_optima(table, window=window, min_points=min_points, n_boot=n_boot, seed=seed)
             best = best_decay_runs(table, optima)
-            law = fit(best, method=method, **kwargs)
+            law = fit(best, method=method, **inner)
             note = (
                 f"weight decay varied: lr*, B* and loss laws fitted on each (N, D)'s best λ on the grid "
                 f"({len(best)} of {len(table)} runs); the timescale law on all of them"
@@ -393,14 +383,7 @@ def fit(
     if method == "average":
         return _fit_average(
             runs,
-            dict(
-                lr_terms=lr_terms,
-                batch_terms=batch_terms,
-                window=window,
-                min_points=min_points,
-                seed=seed,
-                outliers="keep",
-            ),
+            common,
             n_boot=n_boot,
             loss_law=loss_law,
             name=name,
