@@ -52,7 +52,7 @@ class RayBackend(Backend):
         self.options = options or RayOptions(**fields)
         self._started_here = False
         self._refs: dict[Any, int] = {}
-        self._gpus = 0.0
+        self._gpus: float | None = None  # set by check()
 
     def _ray(self):
         try:
@@ -92,9 +92,8 @@ class RayBackend(Backend):
 
     def submit(self, root: Path, groups: Sequence[Sequence[Job]], fuse: bool) -> None:
         ray = self._ray()
-        if not hasattr(self, "_checked"):
+        if self._gpus is None:
             self.check(len(groups))
-            self._checked = True
         task = ray.remote(_execute).options(
             num_cpus=self.options.cpus_per_task,
             num_gpus=self._gpus,
